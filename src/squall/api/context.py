@@ -1,0 +1,71 @@
+"""What a task knows about its place in the topology (Storm's TopologyContext)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from squall.api.grouping import GroupingSpec
+from squall.api.topology import GlobalStreamId
+
+
+@dataclass(frozen=True)
+class TopologyContext:
+    """Read-only facts for one task.
+
+    Attributes:
+        topology_name: the running topology's name.
+        task_id: this task's id (1..N, Storm's numbering).
+        component_id: this task's component.
+        task_to_component: every task id -> component id.
+        component_tasks: every component id -> its sorted task ids.
+        sources: streams this component subscribes to -> grouping.
+        targets: this component's streams -> {subscriber component: grouping}.
+        output_fields: this component's streams -> field names.
+        stream_fields: every component -> stream -> field names.
+        worker_index: which local worker process runs this task (0-based).
+    """
+
+    topology_name: str
+    task_id: int
+    component_id: str
+    task_to_component: Mapping[int, str]
+    component_tasks: Mapping[str, Sequence[int]]
+    sources: Mapping[GlobalStreamId, GroupingSpec]
+    targets: Mapping[str, Mapping[str, GroupingSpec]]
+    output_fields: Mapping[str, Sequence[str]]
+    stream_fields: Mapping[str, Mapping[str, Sequence[str]]]
+    worker_index: int = 0
+
+    @property
+    def task_index(self) -> int:
+        """This task's position among its component's tasks (0-based)."""
+        return list(self.component_tasks[self.component_id]).index(self.task_id)
+
+    def get_component_tasks(self, component: str) -> list[int]:
+        return list(self.component_tasks.get(component, ()))
+
+    def to_storm_json(self) -> dict[str, Any]:
+        """The context as Storm sends it in the multilang handshake."""
+        return {
+            "taskid": self.task_id,
+            "componentid": self.component_id,
+            "task->component": {str(k): v for k, v in self.task_to_component.items()},
+            "stream->target->grouping": {
+                s: {c: g.kind for c, g in t.items()} for s, t in self.targets.items()
+            },
+            "source->stream->grouping": _sources_json(self.sources),
+            "source->stream->fields": {
+                c: {s: list(f) for s, f in streams.items()}
+                for c, streams in self.stream_fields.items()
+                if any(sid.component == c for sid in self.sources)
+            },
+        }
+
+
+def _sources_json(sources: Mapping[GlobalStreamId, GroupingSpec]) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    for sid, g in sources.items():
+        out.setdefault(sid.component, {})[sid.stream] = g.kind
+    return out

@@ -1,0 +1,148 @@
+"""The tuple a bolt receives.
+
+On the hot path a delivered tuple *is* its values: an immutable tuple subclass
+made per (component, stream, source task), whose class carries ``component``,
+``stream`` and ``task`` and whose properties name the fields. ``tup.values``
+returns the tuple itself, so ``tup.values.word`` and ``tup.values[0]`` both
+work and no wrapper object is built per tuple. When acking is on, each delivery
+also carries its own anchor ids, so it is wrapped in an :class:`AckedTuple`.
+
+>>> Word = values_class("split", "default", ("word",), 3)
+>>> t = Word.make(["dog"])
+>>> t.values.word, t.values[0], t.component, t.stream, t.task
+('dog', 'dog', 'split', 'default', 3)
+>>> isinstance(t, Tuple)
+True
+"""
+
+from __future__ import annotations
+
+import keyword
+from collections.abc import Iterable, Sequence
+from operator import itemgetter
+from typing import Any, ClassVar
+
+
+class Tuple:
+    """What ``Bolt.process`` receives.
+
+    Attributes:
+        values: the values: an immutable sequence that also exposes the stream's
+            fields by name (``tup.values.word``).
+        component: the id of the component that emitted it.
+        stream: the stream it was emitted on.
+        task: the task id that emitted it.
+        id: a string id, unique among live tuples of this worker.
+    """
+
+    __slots__ = ()
+
+    component: str
+    stream: str
+    task: int
+    values: Any
+    # root id -> XOR of this delivery's edge ids; None when unanchored or acking is off.
+    _roots: dict[int, int] | None
+    # XOR of the edge ids of children anchored to this tuple; None once acked or failed.
+    _ack_val: int | None
+
+    @property
+    def id(self) -> str:
+        return str(id(self))
+
+    @property
+    def is_tick(self) -> bool:
+        """True for tick tuples (component ``__system``, stream ``__tick``)."""
+        return self.stream == "__tick" and self.component == "__system"
+
+
+class ValuesTuple(tuple, Tuple):  # type: ignore[type-arg]
+    """Base of the per-(component, stream, task) value classes."""
+
+    __slots__ = ()
+
+    component: ClassVar[str] = ""
+    stream: ClassVar[str] = ""
+    task: ClassVar[int] = 0
+    fields: ClassVar[tuple[str, ...]] = ()
+    _roots: ClassVar[None] = None
+    _ack_val: ClassVar[int] = 0
+
+    @property
+    def values(self) -> ValuesTuple:
+        return self
+
+    @classmethod
+    def make(cls, values: Iterable[Any]) -> ValuesTuple:
+        return tuple.__new__(cls, values)
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{f}={v!r}" for f, v in zip(self.fields, self, strict=False))
+        return f"Values[{self.component}:{self.stream}@{self.task}]({inner})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (tuple, (tuple(self),))
+
+
+class AckedTuple(Tuple):
+    """One delivery of a tuple when acking is on: values plus this delivery's anchor ids."""
+
+    __slots__ = ("_ack_val", "_roots", "values")
+
+    values: ValuesTuple
+
+    def __init__(self, values: ValuesTuple, roots: dict[int, int] | None) -> None:
+        self.values = values
+        self._roots = roots
+        self._ack_val = 0
+
+    @property
+    def component(self) -> str:  # type: ignore[override]
+        return self.values.component
+
+    @property
+    def stream(self) -> str:  # type: ignore[override]
+        return self.values.stream
+
+    @property
+    def task(self) -> int:  # type: ignore[override]
+        return self.values.task
+
+    def __repr__(self) -> str:
+        return f"Tuple({self.values!r}, anchored={self._roots is not None})"
+
+
+_CLASSES: dict[tuple[str, str, tuple[str, ...], int], type[ValuesTuple]] = {}
+
+
+def values_class(
+    component: str, stream: str, fields: Sequence[str], task: int
+) -> type[ValuesTuple]:
+    """The value class for tuples emitted by ``task`` of ``component`` on ``stream``.
+
+    Fields whose names are not identifiers (or clash with Tuple attributes) stay
+    reachable by index only.
+    """
+    key = (component, stream, tuple(fields), task)
+    cls = _CLASSES.get(key)
+    if cls is not None:
+        return cls
+    ns: dict[str, Any] = {
+        "__slots__": (),
+        "component": component,
+        "stream": stream,
+        "task": task,
+        "fields": tuple(fields),
+    }
+    reserved = {"values", "component", "stream", "task", "id", "fields", "make", "is_tick"}
+    for i, f in enumerate(fields):
+        if (
+            f.isidentifier()
+            and not keyword.iskeyword(f)
+            and f not in reserved
+            and not f.startswith("_")
+        ):
+            ns[f] = property(itemgetter(i), doc=f"field {f!r}")
+    cls = type(f"Values[{component}:{stream}@{task}]", (ValuesTuple,), ns)
+    _CLASSES[key] = cls
+    return cls

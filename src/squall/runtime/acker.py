@@ -1,0 +1,96 @@
+"""The acker's bookkeeping, as a pure class (Storm's Acker.execute).
+
+Each spout tuple tree is tracked by its root id with one 64-bit value: the XOR
+of every edge id seen so far. Every edge is XORed in twice, once when created
+(in ``init`` or in its parent's ack) and once when acked, so the value is 0
+exactly when every edge of the tree has been acked.
+
+Calls return the outcome for the spout task, or None; the caller sends it.
+
+>>> ledger = AckerLedger(now=lambda: 0.0)
+>>> ledger.init(root=7, init_val=0b101, spout_task=1)
+>>> ledger.ack(root=7, ack_val=0b100)
+>>> ledger.ack(root=7, ack_val=0b001)
+(1, 'ack', 7, 0.0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+from squall.runtime.rotating_map import RotatingMap
+
+ACK: Final = "ack"
+FAIL: Final = "fail"
+RESET: Final = "reset"
+
+# (spout task, outcome, root id, time since the tree was first seen, in ms)
+Outcome = tuple[int, str, int, float]
+
+
+class _Entry:
+    __slots__ = ("failed", "spout_task", "start", "val")
+
+    def __init__(self, start: float) -> None:
+        self.val = 0
+        self.start = start
+        self.spout_task = -1
+        self.failed = False
+
+
+class AckerLedger:
+    """XOR ledger with a 3-bucket rotating map for expiry (the spout owns timeouts)."""
+
+    def __init__(self, now: Callable[[], float], buckets: int = 3) -> None:
+        self._now = now
+        self._pending: RotatingMap[int, _Entry] = RotatingMap(buckets)
+
+    def _entry(self, root: int) -> _Entry:
+        e = self._pending.get(root)
+        if e is None:
+            e = _Entry(self._now())
+            self._pending.put(root, e)
+        return e
+
+    def _settle(self, root: int, e: _Entry, reset: bool = False) -> Outcome | None:
+        if e.spout_task < 0:
+            return None  # the init has not arrived yet; nothing to tell anyone
+        delta = (self._now() - e.start) * 1000.0
+        if e.val == 0:
+            self._pending.pop(root)
+            return (e.spout_task, ACK, root, delta)
+        if e.failed:
+            self._pending.pop(root)
+            return (e.spout_task, FAIL, root, delta)
+        if reset:
+            return (e.spout_task, RESET, root, delta)
+        return None
+
+    def init(self, root: int, init_val: int, spout_task: int) -> Outcome | None:
+        e = self._entry(root)
+        e.val ^= init_val
+        e.spout_task = spout_task
+        return self._settle(root, e)
+
+    def ack(self, root: int, ack_val: int) -> Outcome | None:
+        e = self._entry(root)
+        e.val ^= ack_val
+        return self._settle(root, e)
+
+    def fail(self, root: int) -> Outcome | None:
+        e = self._entry(root)
+        e.failed = True
+        return self._settle(root, e)
+
+    def reset_timeout(self, root: int) -> Outcome | None:
+        e = self._entry(root)
+        self._pending.put(root, e)  # refresh its bucket
+        return self._settle(root, e, reset=True)
+
+    def rotate(self) -> int:
+        """Expire the oldest bucket silently; returns how many trees were dropped."""
+        return len(self._pending.rotate())
+
+    def __len__(self) -> int:
+        return len(self._pending)

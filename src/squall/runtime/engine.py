@@ -1,0 +1,553 @@
+"""The engine of one worker: its executors, the routing table, timers and the run loop.
+
+Scheduling is a single cooperative loop (decided by measurement, see
+``bench/README.md``): each pass runs every ready executor on up to one budget of
+tuples, then moves what it emitted to the destination inboxes. Bounded inboxes
+give backpressure: an executor whose downstream inbox is full is not run, so it
+stops consuming (bolts) or stops calling ``next_tuple`` (spouts). If every
+executor with input is blocked (possible only in a cycle), the loop runs them
+anyway so a cyclic topology cannot deadlock.
+
+Tuples for tasks in other workers are handed to a ``RemoteLink`` as whole
+batches; the engine never touches sockets itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
+from typing import Any, Protocol
+
+from squall import config as C
+from squall.api.component import Bolt, Component, Spout
+from squall.api.context import TopologyContext
+from squall.api.grouping import DIRECT, GroupingSpec
+from squall.api.ids import ACKER_COMPONENT, SYSTEM_TASK
+from squall.api.topology import GlobalStreamId
+from squall.runtime.clock import Clock, RealClock
+from squall.runtime.executor import (
+    AckerExecutor,
+    BoltExecutor,
+    BoltTask,
+    Executor,
+    Route,
+    SpoutExecutor,
+    SpoutTask,
+)
+from squall.runtime.grouper import make_grouper
+from squall.runtime.messages import ACKER, DATA, OP_ACK, OP_FAIL, OP_RESET, SPOUT_ACK, TICK
+from squall.runtime.plan import TopologyPlan, component_conf
+from squall.runtime.stats import ComponentStats, ErrorReport
+
+log = logging.getLogger("squall.runtime")
+
+
+class RemoteLink(Protocol):
+    """Where batches for tasks in other workers go (implemented by the transport layer)."""
+
+    def send(self, worker: int, entries: list[tuple[Any, ...]]) -> None: ...
+
+    def blocked(self, worker: int) -> bool: ...
+
+
+class Engine:
+    """Runs the executors assigned to one worker."""
+
+    def __init__(
+        self,
+        plan: TopologyPlan,
+        worker_index: int = 0,
+        *,
+        clock: Clock | None = None,
+        remote: RemoteLink | None = None,
+        on_error: Callable[[ErrorReport], None] | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self.plan = plan
+        self.conf = plan.conf
+        self.topology = plan.topology
+        self.topology_name = str(self.conf.get(C.TOPOLOGY_NAME) or plan.topology.name)
+        self.worker_index = worker_index
+        self.clock: Clock = clock or RealClock()
+        self.remote = remote
+        self.on_error = on_error
+        self.rng = random.Random(seed)
+        self.acker_tasks = plan.acker_tasks
+        self.acking = len(self.acker_tasks) > 0
+        self.budget = int(self.conf[C.SQUALL_EXECUTOR_BATCH_SIZE])
+        self.errors: deque[ErrorReport] = deque(maxlen=100)
+        self.error_count = 0
+        self.ack_out: defaultdict[int, list[tuple[int, int, int, int]]] = defaultdict(list)
+        self.spout_out: defaultdict[int, list[tuple[int, int]]] = defaultdict(list)
+        self.remote_out: defaultdict[int, list[tuple[Any, ...]]] = defaultdict(list)
+        self.executors: list[Executor] = []
+        self.task_exec: dict[int, Executor] = {}
+        self.timers: list[list[Any]] = []  # [next_time, interval, executor, rate]
+        self.started = False
+        self.active = False
+        # Work that other threads ask the loop thread to do (activate, stats, ...).
+        self._calls: deque[tuple[Callable[[], Any], Future[Any]]] = deque()
+        self._loop_thread: int | None = None
+        self._stop = threading.Event()
+        self._build()
+
+    # -- construction ---------------------------------------------------------
+    def _build(self) -> None:
+        plan = self.plan
+        topo = plan.topology
+        mine = plan.executors_of(self.worker_index)
+        local_tasks = frozenset(t for e in mine for t in e.tasks)
+        stream_fields = {
+            c.name: {s: st.fields for s, st in c.outputs.items()} for c in topo.components.values()
+        }
+        # stream -> subscriber component -> grouping, per component
+        targets: dict[str, dict[str, dict[str, GroupingSpec]]] = defaultdict(
+            lambda: defaultdict(dict)
+        )
+        for c in topo.components.values():
+            for sid, g in c.inputs:
+                targets[sid.component][sid.stream][c.name] = g
+        for e in mine:
+            cconf = component_conf(self.conf, self._component_config(e.component))
+            capacity = int(cconf[C.TOPOLOGY_EXECUTOR_RECEIVE_BUFFER_SIZE])
+            if e.component == ACKER_COMPONENT:
+                ex: Executor = AckerExecutor(self, e.component, e.tasks, capacity)
+            elif topo.components[e.component].kind == "spout":
+                mp = cconf.get(C.TOPOLOGY_MAX_SPOUT_PENDING)
+                ex = SpoutExecutor(self, e.component, e.tasks, capacity, mp)
+            else:
+                ex = BoltExecutor(self, e.component, e.tasks, capacity)
+            self.executors.append(ex)
+            for t in e.tasks:
+                self.task_exec[t] = ex
+        for ex in self.executors:
+            if isinstance(ex, AckerExecutor):
+                continue
+            cdef = topo.components[ex.component]
+            comp_targets = targets.get(ex.component, {})
+            for task in ex.task_ids:
+                context = TopologyContext(
+                    topology_name=self.topology_name,
+                    task_id=task,
+                    component_id=ex.component,
+                    task_to_component=plan.task_to_component,
+                    component_tasks=plan.component_tasks,
+                    sources={sid: g for sid, g in cdef.inputs},
+                    targets={s: dict(v) for s, v in comp_targets.items()},
+                    output_fields={s: st.fields for s, st in cdef.outputs.items()},
+                    stream_fields=stream_fields,
+                    worker_index=self.worker_index,
+                )
+                routes: dict[str, Route] = {}
+                for sname, st in cdef.outputs.items():
+                    groupers = []
+                    direct_targets: dict[int, bool] = {}
+                    for sub, g in comp_targets.get(sname, {}).items():
+                        sub_tasks = plan.component_tasks[sub]
+                        for tt in sub_tasks:
+                            direct_targets[tt] = g.kind == DIRECT
+                        gr = make_grouper(
+                            g,
+                            sub_tasks,
+                            st.fields,
+                            rng=self.rng,
+                            local_tasks=local_tasks,
+                            source_task=task,
+                            owner=f"{ex.component}:{sname} -> {sub}",
+                            context=context,
+                            stream_id=GlobalStreamId(ex.component, sname),
+                        )
+                        if gr is not None:
+                            groupers.append(gr)
+                    routes[sname] = Route(
+                        ex.component, sname, st.fields, st.direct, groupers, direct_targets, task
+                    )
+                ex.routes.extend(routes.values())
+                instance = cdef.make()
+                if isinstance(ex, SpoutExecutor):
+                    if not isinstance(instance, Spout):
+                        raise TypeError(f"component {ex.component!r} is declared a spout")
+                    ex.tasks[task] = SpoutTask(ex, task, instance, context, routes)
+                else:
+                    if not isinstance(instance, Bolt):
+                        raise TypeError(f"component {ex.component!r} is declared a bolt")
+                    ex.tasks[task] = BoltTask(ex, task, instance, context, routes)
+        # Downstream executors (local, excluding self) drive backpressure.
+        for ex in self.executors:
+            down: set[int] = set()
+            if isinstance(ex, AckerExecutor):
+                continue
+            for sname_targets in targets.get(ex.component, {}).values():
+                for sub in sname_targets:
+                    for tt in plan.component_tasks[sub]:
+                        other = self.task_exec.get(tt)
+                        if other is not None and other is not ex:
+                            down.add(id(other))
+            ex.downstream = [o for o in self.executors if id(o) in down]
+        self._setup_timers()
+
+    def _component_config(self, component: str) -> Mapping[str, Any]:
+        c = self.topology.components.get(component)
+        return c.config if c is not None else {}
+
+    def _setup_timers(self) -> None:
+        now = self.clock.now()
+        timeout = self.conf[C.TOPOLOGY_MESSAGE_TIMEOUT_SECS]
+        timeouts_on = bool(self.conf[C.TOPOLOGY_ENABLE_MESSAGE_TIMEOUTS])
+        for ex in self.executors:
+            cconf = component_conf(self.conf, self._component_config(ex.component))
+            if isinstance(ex, SpoutExecutor | AckerExecutor):
+                # Spouts and ackers tick at the message timeout (Storm's addAcker).
+                if self.acking and timeouts_on:
+                    self.timers.append([now + timeout, float(timeout), ex, timeout])
+            else:
+                freq = cconf.get(C.TOPOLOGY_TICK_TUPLE_FREQ_SECS)
+                if freq:
+                    self.timers.append([now + freq, float(freq), ex, freq])
+
+    # -- lifecycle ------------------------------------------------------------
+    def start(self, active: bool = True) -> None:
+        """Create and initialize every task, then activate spouts if ``active``."""
+        for ex in self.executors:
+            for task in ex.tasks.values():
+                self._attach(task)
+                try:
+                    task.component.initialize(self.conf_for(ex.component), task.context)
+                except Exception as e:
+                    ex.report_error(task.task, e)
+                    raise RuntimeError(
+                        f"component {ex.component!r} task {task.task}: initialize failed: "
+                        f"{type(e).__name__}: {e}"
+                    ) from e
+        self.started = True
+        if active:
+            self.activate()
+
+    def conf_for(self, component: str) -> dict[str, Any]:
+        return component_conf(self.conf, self._component_config(component))
+
+    def _attach(self, task: BoltTask | SpoutTask) -> None:
+        comp: Component = task.component
+        comp.conf = self.conf_for(task.name)
+        comp.context = task.context
+        comp.logger = logging.getLogger(f"squall.{self.topology_name}.{task.name}.{task.task}")
+        comp._collector = task
+        debug = bool(comp.conf.get(C.TOPOLOGY_DEBUG))
+        emit = _debug_emit(task, comp.logger) if debug else task.emit
+        # Bind the collector's methods straight onto the instance unless the class
+        # overrides them (ReliableSpout's emit does): one call less per tuple.
+        base = Spout if isinstance(comp, Spout) else Bolt
+        if type(comp).emit is base.emit:
+            comp.emit = emit  # type: ignore[method-assign]
+        if isinstance(task, BoltTask):
+            if type(comp).ack is Bolt.ack:
+                comp.ack = task.ack  # type: ignore[method-assign]
+            if type(comp).fail is Bolt.fail:
+                comp.fail = task.fail  # type: ignore[method-assign]
+
+    def activate(self) -> None:
+        self.active = True
+        for ex in self.executors:
+            if isinstance(ex, SpoutExecutor) and not ex.active:
+                ex.active = True
+                ex.idle = False
+                for task in ex.tasks.values():
+                    _call(ex, task, "activate")
+
+    def deactivate(self) -> None:
+        self.active = False
+        for ex in self.executors:
+            if isinstance(ex, SpoutExecutor) and ex.active:
+                ex.active = False
+                for task in ex.tasks.values():
+                    _call(ex, task, "deactivate")
+
+    def shutdown(self) -> None:
+        """Deactivate spouts, then close spouts and clean up bolts."""
+        self.deactivate()
+        for ex in self.executors:
+            for task in ex.tasks.values():
+                _call(ex, task, "close" if isinstance(task, SpoutTask) else "cleanup")
+        self.started = False
+
+    # -- the loop -------------------------------------------------------------
+    def run_once(self) -> int:
+        """One pass: fire due timers, run every ready executor once, deliver its output."""
+        work = self._fire_timers()
+        blocked_with_input: list[Executor] = []
+        budget = self.budget
+        for ex in self.executors:
+            if not ex.ready():
+                continue
+            if ex.blocked() and not (isinstance(ex, SpoutExecutor) and ex.inbox):
+                blocked_with_input.append(ex)
+                continue
+            work += ex.step(budget)
+            self._flush(ex)
+        if work == 0 and blocked_with_input:
+            # Only a cycle can block every executor that has input: run them anyway.
+            for ex in blocked_with_input:
+                if ex.inbox:
+                    work += ex.step(budget)
+                    self._flush(ex)
+        self._flush_remote()
+        return work
+
+    def _fire_timers(self) -> int:
+        if not self.timers:
+            return 0
+        now = self.clock.now()
+        fired = 0
+        for timer in self.timers:
+            if now >= timer[0]:
+                ex = timer[2]
+                ex.inbox.append((TICK, SYSTEM_TASK, timer[3]))
+                # After a stall, skip missed ticks instead of sending a burst.
+                timer[0] += timer[1]
+                if timer[0] <= now:
+                    timer[0] = now + timer[1]
+                fired += 1
+        return fired
+
+    def next_timer_in(self) -> float | None:
+        if not self.timers:
+            return None
+        return max(0.0, min(t[0] for t in self.timers) - self.clock.now())
+
+    def _flush(self, ex: Executor) -> None:
+        task_exec = self.task_exec
+        remote_out = self.remote_out
+        comp = ex.component
+        for task in ex.tasks.values():
+            src = task.task
+            for route in task.route_list:
+                staging = route.staging
+                if not staging:
+                    continue
+                rstaging = route.rstaging
+                stream = route.stream
+                moved = 0
+                for dest, vals in staging.items():
+                    roots = rstaging.pop(dest, None) if rstaging else None
+                    entry = (DATA, dest, comp, stream, src, vals, roots)
+                    moved += len(vals)
+                    target = task_exec.get(dest)
+                    if target is not None:
+                        target.inbox.append(entry)
+                        target.queued += len(vals)
+                    else:
+                        remote_out[self.plan.task_to_worker[dest]].append(entry)
+                route.transferred += moved
+                staging.clear()
+        # Acks combined over the step, then fails and resets.
+        pa = ex.pending_acks
+        if pa or ex.pending_fails or ex.pending_resets:
+            ackers = self.acker_tasks
+            n = len(ackers)
+            out = self.ack_out
+            for root, val in pa.items():
+                if val:
+                    out[ackers[root % n]].append((OP_ACK, root, val, 0))
+            pa.clear()
+            for root in ex.pending_fails:
+                out[ackers[root % n]].append((OP_FAIL, root, 0, 0))
+            ex.pending_fails.clear()
+            for root in ex.pending_resets:
+                out[ackers[root % n]].append((OP_RESET, root, 0, 0))
+            ex.pending_resets.clear()
+        if self.ack_out:
+            for dest, msgs in self.ack_out.items():
+                entry = (ACKER, dest, msgs)
+                target = task_exec.get(dest)
+                if target is not None:
+                    target.inbox.append(entry)
+                    target.queued += len(msgs)
+                else:
+                    remote_out[self.plan.task_to_worker[dest]].append(entry)
+            self.ack_out.clear()
+        if self.spout_out:
+            for dest, outcomes in self.spout_out.items():
+                entry = (SPOUT_ACK, dest, outcomes)
+                target = task_exec.get(dest)
+                if target is not None:
+                    target.inbox.append(entry)
+                else:
+                    remote_out[self.plan.task_to_worker[dest]].append(entry)
+            self.spout_out.clear()
+
+    def _flush_remote(self) -> None:
+        if not self.remote_out:
+            return
+        if self.remote is None:
+            raise RuntimeError(
+                "tuples addressed to another worker, but this engine has no transport"
+            )
+        for worker, entries in self.remote_out.items():
+            self.remote.send(worker, entries)
+        self.remote_out.clear()
+
+    def deliver(self, entries: Sequence[tuple[Any, ...]]) -> None:
+        """Accept entries that arrived from another worker (already decoded)."""
+        task_exec = self.task_exec
+        for entry in entries:
+            target = task_exec.get(entry[1])
+            if target is None:
+                log.warning("dropping a batch for task %s, which is not in this worker", entry[1])
+                continue
+            kind = entry[0]
+            target.inbox.append(entry)
+            if kind == DATA:
+                target.queued += len(entry[5])
+            elif kind == ACKER:
+                target.queued += len(entry[2])
+
+    def backpressured_tasks(self) -> list[int]:
+        """Local tasks whose executor inbox is at or over capacity."""
+        return [t for t, ex in self.task_exec.items() if ex.queued >= ex.capacity]
+
+    def pending_work(self) -> bool:
+        """True while any inbox holds something (used to wait for quiescence)."""
+        return any(ex.inbox for ex in self.executors) or bool(self.remote_out)
+
+    def run(
+        self, stop: threading.Event | None = None, idle_wait: Callable[[float], None] | None = None
+    ) -> None:
+        """Run until ``stop`` is set. Idle passes back off up to 1 ms (Storm's wait strategy)."""
+        stop = stop or self._stop
+        wait = idle_wait or time.sleep
+        self._loop_thread = threading.get_ident()
+        try:
+            self._run(stop, wait)
+        finally:
+            self._loop_thread = None
+            self._drain_calls()
+
+    def _run(self, stop: threading.Event, wait: Callable[[float], None]) -> None:
+        idle = 0
+        while not stop.is_set():
+            if self._calls:
+                self._drain_calls()
+            work = self.run_once()
+            if work:
+                idle = 0
+                continue
+            idle += 1
+            if idle < 10:
+                continue
+            delay = 0.0001 if idle < 100 else 0.001
+            nxt = self.next_timer_in()
+            if nxt is not None:
+                delay = min(delay, nxt)
+            wait(delay)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def call(self, fn: Callable[[], Any], timeout: float = 30.0) -> Any:
+        """Run ``fn`` on the loop thread between passes and return its result.
+
+        Called from the loop thread itself, or when no loop is running, it runs at once.
+        """
+        if self._loop_thread is None or self._loop_thread == threading.get_ident():
+            return fn()
+        fut: Future[Any] = Future()
+        self._calls.append((fn, fut))
+        return fut.result(timeout)
+
+    def _drain_calls(self) -> None:
+        while self._calls:
+            fn, fut = self._calls.popleft()
+            try:
+                fut.set_result(fn())
+            except BaseException as e:
+                fut.set_exception(e)
+
+    # -- errors and stats -----------------------------------------------------
+    def record_error(self, report: ErrorReport, ex: Executor) -> None:
+        self.errors.append(report)
+        self.error_count += 1
+        throttle = float(self.conf[C.TOPOLOGY_ERROR_THROTTLE_INTERVAL_SECS])
+        limit = int(self.conf[C.TOPOLOGY_MAX_ERROR_REPORT_PER_INTERVAL])
+        now = time.monotonic()
+        recent = ex.errors_logged
+        while recent and now - recent[0] > throttle:
+            recent.popleft()
+        if len(recent) < limit:
+            recent.append(now)
+            log.error("%s\n%s", report.headline(), report.traceback.rstrip())
+        if self.on_error is not None:
+            self.on_error(report)
+
+    def component_stats(self, include_system: bool = False) -> dict[str, ComponentStats]:
+        """Totals per component over this worker's executors."""
+        by: dict[str, list[Executor]] = defaultdict(list)
+        for ex in self.executors:
+            if ex.component == ACKER_COMPONENT and not include_system:
+                continue
+            by[ex.component].append(ex)
+        now = self.clock.now()
+        out: dict[str, ComponentStats] = {}
+        for comp, exs in by.items():
+            emitted_by: dict[str, int] = defaultdict(int)
+            transferred = 0
+            for ex in exs:
+                for task in ex.tasks.values():
+                    for r in task.route_list:
+                        emitted_by[r.stream] += r.emitted
+                        transferred += r.transferred
+            executed = sum(ex.stats.executed for ex in exs)
+            exec_ms = sum(ex.stats.execute_ms for ex in exs)
+            complete_n = sum(ex.stats.complete_n for ex in exs)
+            complete_ms = sum(ex.stats.complete_ms for ex in exs)
+            capacity = 0.0
+            for ex in exs:
+                up = max(1e-9, min(now - ex.stats.started, 600.0))
+                capacity = max(
+                    capacity, ex.stats.busy_secs / up if not self.clock.simulated else 0.0
+                )
+            metrics: dict[str, Any] = {}
+            for ex in exs:
+                metrics.update(ex.stats.metrics)
+            kind = exs[0].kind
+            out[comp] = ComponentStats(
+                component=comp,
+                kind=kind,
+                executors=len(exs),
+                tasks=sum(len(ex.task_ids) for ex in exs),
+                emitted=sum(emitted_by.values()),
+                transferred=transferred,
+                executed=executed,
+                acked=sum(ex.stats.acked for ex in exs),
+                failed=sum(ex.stats.failed for ex in exs),
+                errors=sum(ex.stats.errors for ex in exs),
+                execute_latency_ms=exec_ms / executed if executed else 0.0,
+                process_latency_ms=exec_ms / executed if executed else 0.0,
+                complete_latency_ms=complete_ms / complete_n if complete_n else 0.0,
+                capacity=min(capacity, 1.0),
+                emitted_by_stream=dict(emitted_by),
+                metrics=metrics,
+            )
+        return out
+
+
+def _call(ex: Executor, task: BoltTask | SpoutTask, method: str) -> None:
+    try:
+        getattr(task.component, method)()
+    except Exception as e:
+        ex.report_error(task.task, e)
+
+
+def _debug_emit(task: BoltTask | SpoutTask, logger: logging.Logger) -> Callable[..., Any]:
+    inner = task.emit
+
+    def emit(tup: Any, *args: Any, **kwargs: Any) -> Any:
+        result = inner(tup, *args, **kwargs)
+        logger.info("Emitting: %s %s %s", task.name, kwargs.get("stream") or "default", list(tup))
+        return result
+
+    return emit
