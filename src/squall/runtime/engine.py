@@ -415,24 +415,39 @@ class Engine:
         return any(ex.inbox for ex in self.executors) or bool(self.remote_out)
 
     def run(
-        self, stop: threading.Event | None = None, idle_wait: Callable[[float], None] | None = None
+        self,
+        stop: threading.Event | None = None,
+        idle_wait: Callable[[float], None] | None = None,
+        poll: Callable[[], int] | None = None,
     ) -> None:
-        """Run until ``stop`` is set. Idle passes back off up to 1 ms (Storm's wait strategy)."""
+        """Run until ``stop`` is set, on the calling thread.
+
+        ``poll()`` is called every pass (a transport delivers what arrived and returns
+        how many entries it delivered); ``idle_wait(secs)`` is called when a pass found
+        nothing to do, and may return early when input arrives. Idle passes back off
+        up to 1 ms (Storm's progressive wait strategy).
+        """
         stop = stop or self._stop
         wait = idle_wait or time.sleep
         self._loop_thread = threading.get_ident()
         try:
-            self._run(stop, wait)
+            self._run(stop, wait, poll)
         finally:
             self._loop_thread = None
             self._drain_calls()
 
-    def _run(self, stop: threading.Event, wait: Callable[[float], None]) -> None:
+    def _run(
+        self,
+        stop: threading.Event,
+        wait: Callable[[float], None],
+        poll: Callable[[], int] | None,
+    ) -> None:
         idle = 0
         while not stop.is_set():
             if self._calls:
                 self._drain_calls()
-            work = self.run_once()
+            work = poll() if poll is not None else 0
+            work += self.run_once()
             if work:
                 idle = 0
                 continue
