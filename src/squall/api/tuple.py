@@ -20,7 +20,7 @@ from __future__ import annotations
 import keyword
 from collections.abc import Iterable, Sequence
 from operator import itemgetter
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 
 class Tuple:
@@ -37,14 +37,19 @@ class Tuple:
 
     __slots__ = ()
 
-    component: str
-    stream: str
-    task: int
-    values: Any
-    # root id -> XOR of this delivery's edge ids; None when unanchored or acking is off.
-    _roots: dict[int, int] | None
-    # XOR of the edge ids of children anchored to this tuple; None once acked or failed.
-    _ack_val: int | None
+    if TYPE_CHECKING:
+
+        @property
+        def component(self) -> str: ...
+
+        @property
+        def stream(self) -> str: ...
+
+        @property
+        def task(self) -> int: ...
+
+        @property
+        def values(self) -> Any: ...
 
     @property
     def id(self) -> str:
@@ -65,8 +70,6 @@ class ValuesTuple(tuple, Tuple):  # type: ignore[type-arg]
     stream: ClassVar[str] = ""
     task: ClassVar[int] = 0
     fields: ClassVar[tuple[str, ...]] = ()
-    _roots: ClassVar[None] = None
-    _ack_val: ClassVar[int] = 0
 
     @property
     def values(self) -> ValuesTuple:
@@ -90,6 +93,10 @@ class AckedTuple(Tuple):
     __slots__ = ("_ack_val", "_roots", "values")
 
     values: ValuesTuple
+    # root id -> XOR of this delivery's edge ids; None when unanchored.
+    _roots: dict[int, int] | None
+    # XOR of the edge ids of children anchored to this tuple; None once acked or failed.
+    _ack_val: int | None
 
     def __init__(self, values: ValuesTuple, roots: dict[int, int] | None) -> None:
         self.values = values
@@ -97,15 +104,15 @@ class AckedTuple(Tuple):
         self._ack_val = 0
 
     @property
-    def component(self) -> str:  # type: ignore[override]
+    def component(self) -> str:
         return self.values.component
 
     @property
-    def stream(self) -> str:  # type: ignore[override]
+    def stream(self) -> str:
         return self.values.stream
 
     @property
-    def task(self) -> int:  # type: ignore[override]
+    def task(self) -> int:
         return self.values.task
 
     def __repr__(self) -> str:

@@ -61,8 +61,8 @@ def validate(topology: TopologyDef) -> None:
                     f"(known: {', '.join(sorted(topology.components))})"
                 )
                 continue
-            stream = source.outputs.get(sid.stream)
-            if stream is None:
+            declared_stream = source.outputs.get(sid.stream)
+            if declared_stream is None:
                 declared = ", ".join(sorted(source.outputs)) or "none"
                 problems.append(
                     f"{where}: subscribes to stream {sid.stream!r} of {sid.component!r}, "
@@ -71,14 +71,14 @@ def validate(topology: TopologyDef) -> None:
                 continue
             if grouping.kind in (FIELDS, PARTIAL_KEY):
                 for f in grouping.fields:
-                    if f not in stream.fields:
+                    if f not in declared_stream.fields:
                         problems.append(
                             f"{where}: groups {sid} by field {f!r}, but that stream declares "
-                            f"fields {list(stream.fields)}"
+                            f"fields {list(declared_stream.fields)}"
                         )
-            if grouping.kind == DIRECT and not stream.direct:
+            if grouping.kind == DIRECT and not declared_stream.direct:
                 problems.append(f"{where}: direct grouping on {sid}, which is not declared direct")
-            if grouping.kind != DIRECT and stream.direct:
+            if grouping.kind != DIRECT and declared_stream.direct:
                 problems.append(
                     f"{where}: stream {sid} is direct; subscribe to it with Grouping.DIRECT"
                 )

@@ -242,13 +242,13 @@ class Engine:
         # Bind the collector's methods straight onto the instance unless the class
         # overrides them (ReliableSpout's emit does): one call less per tuple.
         base = Spout if isinstance(comp, Spout) else Bolt
-        if type(comp).emit is base.emit:
-            comp.emit = emit  # type: ignore[method-assign]
+        if getattr(type(comp), "emit", None) is base.emit:
+            setattr(comp, "emit", emit)
         if isinstance(task, BoltTask):
-            if type(comp).ack is Bolt.ack:
-                comp.ack = task.ack  # type: ignore[method-assign]
-            if type(comp).fail is Bolt.fail:
-                comp.fail = task.fail  # type: ignore[method-assign]
+            if getattr(type(comp), "ack", None) is Bolt.ack:
+                setattr(comp, "ack", task.ack)
+            if getattr(type(comp), "fail", None) is Bolt.fail:
+                setattr(comp, "fail", task.fail)
 
     def activate(self) -> None:
         self.active = True
@@ -317,7 +317,8 @@ class Engine:
     def next_timer_in(self) -> float | None:
         if not self.timers:
             return None
-        return max(0.0, min(t[0] for t in self.timers) - self.clock.now())
+        soonest: float = min(t[0] for t in self.timers)
+        return max(0.0, soonest - self.clock.now())
 
     def _flush(self, ex: Executor) -> None:
         task_exec = self.task_exec
@@ -362,22 +363,22 @@ class Engine:
             ex.pending_resets.clear()
         if self.ack_out:
             for dest, msgs in self.ack_out.items():
-                entry = (ACKER, dest, msgs)
+                aentry: tuple[Any, ...] = (ACKER, dest, msgs)
                 target = task_exec.get(dest)
                 if target is not None:
-                    target.inbox.append(entry)
+                    target.inbox.append(aentry)
                     target.queued += len(msgs)
                 else:
-                    remote_out[self.plan.task_to_worker[dest]].append(entry)
+                    remote_out[self.plan.task_to_worker[dest]].append(aentry)
             self.ack_out.clear()
         if self.spout_out:
             for dest, outcomes in self.spout_out.items():
-                entry = (SPOUT_ACK, dest, outcomes)
+                sentry: tuple[Any, ...] = (SPOUT_ACK, dest, outcomes)
                 target = task_exec.get(dest)
                 if target is not None:
-                    target.inbox.append(entry)
+                    target.inbox.append(sentry)
                 else:
-                    remote_out[self.plan.task_to_worker[dest]].append(entry)
+                    remote_out[self.plan.task_to_worker[dest]].append(sentry)
             self.spout_out.clear()
 
     def _flush_remote(self) -> None:

@@ -128,7 +128,8 @@ class _TaskBase:
         self.context = context
         self.name = context.component_id
         self.route_list: list[Route] = list(routes.values())
-        self.routes: dict[str | None, Route] = dict(routes)
+        self.routes: dict[str | None, Route] = {}
+        self.routes.update(routes)
         if "default" in routes:
             self.routes[None] = routes["default"]
         self.acking = executor.engine.acking
@@ -283,7 +284,9 @@ class BoltTask(_TaskBase):
             if anchors:
                 e = rand64(64)
                 for a in anchors:
-                    ar = a._roots if isinstance(a, AckedTuple) else None
+                    if not isinstance(a, AckedTuple):
+                        continue
+                    ar = a._roots
                     if ar:
                         if a._ack_val is None:
                             raise EmitError(
@@ -307,7 +310,7 @@ class BoltTask(_TaskBase):
         av = tup._ack_val
         if av is None:
             return  # already acked or failed: Storm would double-count; we ignore it
-        tup._ack_val = None  # type: ignore[assignment]
+        tup._ack_val = None
         roots = tup._roots
         if roots:
             pa = self.pending_acks
@@ -321,7 +324,7 @@ class BoltTask(_TaskBase):
             return
         if tup._ack_val is None:
             return
-        tup._ack_val = None  # type: ignore[assignment]
+        tup._ack_val = None
         roots = tup._roots
         if roots:
             self.pending_fails.extend(roots)
