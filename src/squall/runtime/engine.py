@@ -165,7 +165,14 @@ class Engine:
                         if gr is not None:
                             groupers.append(gr)
                     routes[sname] = Route(
-                        ex.component, sname, st.fields, st.direct, groupers, direct_targets, task
+                        ex.component,
+                        sname,
+                        st.fields,
+                        st.direct,
+                        groupers,
+                        direct_targets,
+                        task,
+                        self.acking,
                     )
                 ex.routes.extend(routes.values())
                 instance = cdef.make()

@@ -26,7 +26,7 @@ from squall.api.errors import EmitError, FailedError
 from squall.api.ids import SYSTEM_COMPONENT, SYSTEM_TASK, TICK_STREAM
 from squall.api.tuple import AckedTuple, Tuple, ValuesTuple, values_class
 from squall.runtime.acker import ACK, FAIL, AckerLedger
-from squall.runtime.grouper import Grouper
+from squall.runtime.grouper import FieldsGrouper, Grouper
 from squall.runtime.messages import (
     ACKER,
     DATA,
@@ -60,6 +60,8 @@ class Route:
         "direct",
         "direct_targets",
         "emitted",
+        "fcache",
+        "fidx",
         "fields",
         "groupers",
         "manys",
@@ -81,6 +83,7 @@ class Route:
         groupers: Sequence[Grouper],
         direct_targets: Mapping[int, bool],
         task: int,
+        acking: bool = False,
     ) -> None:
         self.stream = stream
         self.fields = tuple(fields)
@@ -90,8 +93,17 @@ class Route:
         self.groupers = list(groupers)
         singles = [g for g in groupers if g.single]
         self.manys = [g for g in groupers if not g.single]
-        # The common case, one single-target subscriber, gets its own fast path.
-        self.one: Grouper | None = singles[0] if len(singles) == 1 and not self.manys else None
+        # The common case (acking off, one single-target subscriber) gets a fast path;
+        # with acking on every emit needs anchor ids, so there is no such shortcut.
+        self.one: Grouper | None = (
+            singles[0] if len(singles) == 1 and not self.manys and not acking else None
+        )
+        # A single-field fields grouping exposes its key -> task cache for inlining.
+        self.fcache: dict[Any, int] | None = None
+        self.fidx = 0
+        if isinstance(self.one, FieldsGrouper) and self.one._one >= 0:
+            self.fcache = self.one._cache
+            self.fidx = self.one._one
         # Nobody subscribes (and nobody can, directly): emits are only counted.
         self.sink = not self.groupers and not direct
         # task -> True when that task subscribes with direct grouping, False otherwise.
@@ -236,14 +248,18 @@ class BoltTask(_TaskBase):
             v = self.make_values(route, tup)
         if len(v) != route.width:
             raise self.bad_width(route, tup)
+        g = route.one
+        if g is not None and direct_task is None:
+            # Fast path: acking off, one single-target subscriber (see Route.one).
+            fc = route.fcache
+            t = fc.get(v[route.fidx]) if fc is not None else None
+            if t is None:
+                t = g.choose(v)
+            route.staging[t].append(v)
+            route.emitted += 1
+            return [t] if need_task_ids else None
         if not self.acking:
             if direct_task is None and not route.direct:
-                g = route.one
-                if g is not None:
-                    t = g.choose(v)
-                    route.staging[t].append(v)
-                    route.emitted += 1
-                    return [t] if need_task_ids else None
                 tasks = route.targets(v)
             else:
                 d = self.direct_check(route, direct_task)
@@ -264,8 +280,7 @@ class BoltTask(_TaskBase):
         need_task_ids: bool,
     ) -> list[int] | None:
         if direct_task is None and not route.direct:
-            g = route.one
-            tasks = [g.choose(v)] if g is not None else route.targets(v)
+            tasks = route.targets(v)
         else:
             d = self.direct_check(route, direct_task)
             tasks = [] if d is None else [d]
@@ -348,8 +363,8 @@ class BoltTask(_TaskBase):
     ) -> None:
         process = self.component.process
         if roots is None and not self.acking:
+            # Acking is off, so nothing needs the current tuple for anchoring.
             for v in vals:
-                self.current = v
                 try:
                     process(v)
                 except Exception as e:
@@ -432,10 +447,21 @@ class SpoutTask(_TaskBase):
         route = self.routes.get(stream)
         if route is None:
             raise self.bad_stream(stream)
-        v = self.make_values(route, tup)
+        try:
+            v: ValuesTuple = _new_tuple(route.cls, tup)
+        except TypeError:
+            v = self.make_values(route, tup)
+        if len(v) != route.width:
+            raise self.bad_width(route, tup)
         if direct_task is None and not route.direct:
             g = route.one
-            tasks = [g.choose(v)] if g is not None else route.targets(v)
+            if g is not None and tup_id is None:
+                t = g.choose(v)
+                route.staging[t].append(v)
+                route.emitted += 1
+                self.emit_count += 1
+                return [t] if need_task_ids else None
+            tasks = route.targets(v)
         else:
             d = self.direct_check(route, direct_task)
             tasks = [] if d is None else [d]
