@@ -27,6 +27,7 @@ from types import ModuleType
 from typing import Any
 
 from squall.api.builder import TopologyBuilder
+from squall.api.component import Bolt, Spout
 from squall.api.topology import Topology, TopologyDef
 
 
@@ -166,6 +167,9 @@ def _describe(obj: Any) -> str:
         return "TopologyDef"
     if isinstance(obj, TopologyBuilder):
         return "TopologyBuilder"
+    if isinstance(obj, type):
+        kinds = [base.__name__ for base in (Spout, Bolt) if issubclass(obj, base)]
+        return f"{kinds[0]} class" if kinds else "class"
     return type(obj).__name__
 
 
@@ -206,7 +210,7 @@ def load_topology(target: str) -> LoadedTopology:
         obj = getattr(module, attr)
         if not (_is_topology_class(obj) or isinstance(obj, TopologyDef | TopologyBuilder)):
             raise TopologyLoadError(
-                f"{source}:{attr} is a {_describe(obj)}, not a topology; point at a Topology "
+                f"{source}:{attr} is a {_describe(obj)}, not a topology; name a Topology "
                 "subclass, a TopologyDef or a TopologyBuilder"
             )
         return LoadedTopology(obj, f"{source}:{attr}", _default_name(attr, obj), module)

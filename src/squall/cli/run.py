@@ -274,15 +274,15 @@ def _fmt_secs(secs: float) -> str:
 
 
 def _report_failure(console: Console, what: str, error: BaseException, verbose: bool) -> int:
+    """Print one paragraph naming the culprit (and the traceback with --verbose)."""
     if verbose:
         console.message("".join(traceback.format_exception(error)).rstrip())
-    msg = str(error) if isinstance(error, _EXPECTED) else f"{type(error).__name__}: {error}"
-    hint = (
-        ""
-        if verbose or isinstance(error, _EXPECTED)
-        else "\n(run with --verbose for the traceback)"
-    )
-    console.message(f"squall run: {what}: {msg}{hint}")
+    if isinstance(error, _EXPECTED):
+        # These messages already name the file, component, stream or key at fault.
+        console.message(f"squall run: {error}")
+    else:
+        hint = "" if verbose else "\n(run with --verbose for the traceback)"
+        console.message(f"squall run: {what}: {type(error).__name__}: {error}{hint}")
     return EXIT_BAD_TOPOLOGY
 
 
