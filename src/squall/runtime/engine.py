@@ -24,6 +24,7 @@ from concurrent.futures import Future
 from typing import Any, Protocol
 
 from squall import config as C
+from squall import speedups
 from squall.api.component import Bolt, Component, Spout
 from squall.api.context import TopologyContext
 from squall.api.grouping import DIRECT, GroupingSpec
@@ -53,6 +54,10 @@ class RemoteLink(Protocol):
     def send(self, worker: int, entries: list[tuple[Any, ...]]) -> None: ...
 
     def blocked(self, worker: int) -> bool: ...
+
+    def any_blocked(self, tasks: frozenset[int]) -> bool:
+        """True if any of ``tasks`` (in other workers) is under backpressure."""
+        ...
 
 
 class Engine:
@@ -184,18 +189,25 @@ class Engine:
                     if not isinstance(instance, Bolt):
                         raise TypeError(f"component {ex.component!r} is declared a bolt")
                     ex.tasks[task] = BoltTask(ex, task, instance, context, routes)
-        # Downstream executors (local, excluding self) drive backpressure.
+        # Downstream executors (local, excluding self) drive backpressure; so do
+        # downstream tasks in other workers, through the remote link's status.
+        cyclic = _cyclic_components(targets)
         for ex in self.executors:
             down: set[int] = set()
+            remote_down: set[int] = set()
             if isinstance(ex, AckerExecutor):
                 continue
             for sname_targets in targets.get(ex.component, {}).values():
                 for sub in sname_targets:
                     for tt in plan.component_tasks[sub]:
                         other = self.task_exec.get(tt)
-                        if other is not None and other is not ex:
+                        if other is None:
+                            remote_down.add(tt)
+                        elif other is not ex:
                             down.add(id(other))
             ex.downstream = [o for o in self.executors if id(o) in down]
+            ex.remote_down = frozenset(remote_down)
+            ex.cyclic = ex.component in cyclic
         self._setup_timers()
 
     def _component_config(self, component: str) -> Mapping[str, Any]:
@@ -245,7 +257,12 @@ class Engine:
         comp.logger = logging.getLogger(f"squall.{self.topology_name}.{task.name}.{task.task}")
         comp._collector = task
         debug = bool(comp.conf.get(C.TOPOLOGY_DEBUG))
-        emit = _debug_emit(task, comp.logger) if debug else task.emit
+        emit: Callable[..., Any] = task.emit
+        if debug:
+            emit = _debug_emit(task, comp.logger)
+        elif speedups.Emitter is not None and isinstance(task, BoltTask):
+            # C fast path for the common emit, falling back to task.emit for the rest.
+            emit = speedups.Emitter(task.routes, task.emit)
         # Bind the collector's methods straight onto the instance unless the class
         # overrides them (ReliableSpout's emit does): one call less per tuple.
         base = Spout if isinstance(comp, Spout) else Bolt
@@ -298,8 +315,10 @@ class Engine:
             self._flush(ex)
         if work == 0 and blocked_with_input:
             # Only a cycle can block every executor that has input: run them anyway.
+            # (Executors off every cycle stay blocked: with other workers, what blocks
+            # them may be a slow bolt elsewhere, and running them would grow its inbox.)
             for ex in blocked_with_input:
-                if ex.inbox:
+                if ex.inbox and ex.cyclic:
                     work += ex.step(budget)
                     self._flush(ex)
         self._flush_remote()
@@ -413,6 +432,11 @@ class Engine:
                 target.queued += len(entry[5])
             elif kind == ACKER:
                 target.queued += len(entry[2])
+
+    def remote_blocked(self, tasks: frozenset[int]) -> bool:
+        """True if the remote link reports any of ``tasks`` under backpressure."""
+        remote = self.remote
+        return remote is not None and remote.any_blocked(tasks)
 
     def backpressured_tasks(self) -> list[int]:
         """Local tasks whose executor inbox is at or over capacity."""
@@ -556,6 +580,26 @@ class Engine:
                 metrics=metrics,
             )
         return out
+
+
+def _cyclic_components(targets: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> set[str]:
+    """Components that can reach themselves through subscriptions (on some cycle)."""
+    succ = {
+        c: {sub for subs in by_stream.values() for sub in subs} for c, by_stream in targets.items()
+    }
+    out: set[str] = set()
+    for start in succ:
+        seen: set[str] = set()
+        todo = list(succ[start])
+        while todo:
+            c = todo.pop()
+            if c == start:
+                out.add(start)
+                break
+            if c not in seen:
+                seen.add(c)
+                todo.extend(succ.get(c, ()))
+    return out
 
 
 def _call(ex: Executor, task: BoltTask | SpoutTask, method: str) -> None:

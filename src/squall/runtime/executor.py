@@ -20,6 +20,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from squall import speedups
 from squall.api.component import Bolt, Component, Spout
 from squall.api.context import TopologyContext
 from squall.api.errors import EmitError, FailedError
@@ -45,33 +46,30 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("squall.runtime")
 
-_new_tuple = tuple.__new__
+_new_tuple = speedups.make_values
+_run_unanchored = speedups.run_unanchored
 _perf = time.perf_counter
 
 
 _TICK_CLASS = values_class(SYSTEM_COMPONENT, TICK_STREAM, ("rate_secs",), SYSTEM_TASK)
 
 
-class Route:
+class Route(speedups.RouteBase):  # type: ignore[misc]
     """Everything one task needs to emit on one stream: built once, used per emit."""
 
+    # With the C accelerator, cls/width/one/fcache/fidx/staging/emitted live in
+    # RouteBase (C struct fields the fast emit reads); without it, in these slots.
+    _C_FIELDS = ("cls", "emitted", "fcache", "fidx", "one", "sink", "staging", "width")
     __slots__ = (
-        "cls",
         "direct",
         "direct_targets",
-        "emitted",
-        "fcache",
-        "fidx",
         "fields",
         "groupers",
         "manys",
-        "one",
         "rstaging",
-        "sink",
-        "staging",
         "stream",
         "transferred",
-        "width",
+        *(() if speedups.AVAILABLE else _C_FIELDS),
     )
 
     def __init__(
@@ -297,7 +295,6 @@ class BoltTask(_TaskBase):
         for t in tasks:
             roots: dict[int, int] | None = None
             if anchors:
-                e = rand64(64)
                 for a in anchors:
                     if not isinstance(a, AckedTuple):
                         continue
@@ -308,6 +305,9 @@ class BoltTask(_TaskBase):
                                 f"component {self.name!r} task {self.task}: emit anchored to a "
                                 f"tuple that was already acked or failed ({a!r})"
                             )
+                        # A fresh edge per anchor (Storm): one shared edge would cancel out
+                        # when two anchors belong to the same tree, leaving the child untracked.
+                        e = rand64(64)
                         a._ack_val ^= e
                         if roots is None:
                             roots = {}
@@ -364,11 +364,14 @@ class BoltTask(_TaskBase):
         process = self.component.process
         if roots is None and not self.acking:
             # Acking is off, so nothing needs the current tuple for anchoring.
-            for v in vals:
-                try:
-                    process(v)
-                except Exception as e:
-                    self.on_error(v, e)
+            if _run_unanchored is not None:
+                _run_unanchored(process, vals, self.on_error)
+            else:
+                for v in vals:
+                    try:
+                        process(v)
+                    except Exception as e:
+                        self.on_error(v, e)
             if self.auto_ack:
                 self.executor.stats.acked += len(vals)
         else:
@@ -534,6 +537,10 @@ class Executor:
         self.queued = 0
         self.capacity = capacity
         self.downstream: list[Executor] = []
+        # Tasks in other workers that this executor's streams reach (set by the engine).
+        self.remote_down: frozenset[int] = frozenset()
+        # On a cycle of subscriptions: may run while blocked when nothing else can.
+        self.cyclic = False
         self.stats = ExecutorStats(engine.clock.now())
         self.step_time = engine.clock.now()
         self.pending_acks: dict[int, int] = {}
@@ -552,6 +559,9 @@ class Executor:
         return bool(self.inbox)
 
     def blocked(self) -> bool:
+        rd = self.remote_down
+        if rd and self.engine.remote_blocked(rd):
+            return True
         return any(d.queued >= d.capacity for d in self.downstream)
 
     def start(self) -> None: ...
@@ -637,7 +647,12 @@ class SpoutExecutor(Executor):
     def ready(self) -> bool:
         if self.inbox:
             return True
-        return self.active and not self.idle and self.can_emit()
+        if self.idle:
+            # Spout wait: skip one pass after an empty next_tuple, then poll again
+            # (a spout fed from outside, e.g. a queue, must be polled again).
+            self.idle = False
+            return False
+        return self.active and self.can_emit()
 
     def can_emit(self) -> bool:
         mp = self.max_pending
