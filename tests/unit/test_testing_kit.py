@@ -281,9 +281,9 @@ def test_complete_topology_captures_every_stream_including_unsubscribed_and_dire
 
 def test_read_tuples_names_unknown_components_and_streams() -> None:
     result = complete_topology(router_topology(), mock_sources={"nums": [[1]]})
-    with pytest.raises(KeyError, match="no component 'rooter'.*router"):
+    with pytest.raises(KeyError, match=r"no component 'rooter'.*router"):
         read_tuples(result, "rooter")
-    with pytest.raises(KeyError, match="declares no stream 'default'.*direct, even, odd"):
+    with pytest.raises(KeyError, match=r"declares no stream 'default'.*direct, even, odd"):
         read_tuples(result, "router")
     with pytest.raises(KeyError, match=r"'evens' declares no stream 'default' \(streams: none\)"):
         read_tuples(result, "evens")
@@ -496,7 +496,7 @@ def test_mocks_cannot_go_to_direct_streams() -> None:
 
 
 def test_unmocked_spouts_must_be_completable() -> None:
-    with pytest.raises(ValueError, match="spout 'words' .*neither mocked nor completable"):
+    with pytest.raises(ValueError, match=r"spout 'words' .*neither mocked nor completable"):
         complete_topology(WordsUpper)
 
 
@@ -504,7 +504,7 @@ def test_complete_topology_fails_fast_when_nothing_can_ever_finish() -> None:
     b = TopologyBuilder()
     b.set_spout("words", Words)
     b.set_bolt("hold", Hold).shuffle_grouping("words")
-    with pytest.raises(CompleteTopologyTimeout, match="no timer is pending.*1 not yet acked"):
+    with pytest.raises(CompleteTopologyTimeout, match=r"no timer is pending.*1 not yet acked"):
         complete_topology(
             b,
             mock_sources={"words": [["a"]]},
@@ -557,7 +557,7 @@ def test_complete_topology_stops_an_endless_cycle_at_the_wall_clock_timeout() ->
 def test_complete_topology_rejects_invalid_config() -> None:
     from squall import InvalidTopologyError
 
-    with pytest.raises(InvalidTopologyError, match="'topology.message.timeout.secs' must be"):
+    with pytest.raises(InvalidTopologyError, match=r"'topology.message.timeout.secs' must be"):
         complete_topology(
             WordsUpper,
             mock_sources={"words": [["a"]]},
