@@ -94,9 +94,11 @@ def make_plan(topology: TopologyDef, conf: Mapping[str, Any]) -> TopologyPlan:
         cconf = component_conf(full, comp.config)
         tasks = comp.tasks if comp.tasks is not None else cconf.get(C.TOPOLOGY_TASKS) or comp.par
         par = comp.par
-        if max_par is not None:
-            tasks = min(tasks, int(max_par))
-            par = min(par, int(max_par))
+        # Component config may cap its own parallelism (Storm's getComponentParallelism).
+        cap = cconf.get(C.TOPOLOGY_MAX_TASK_PARALLELISM, max_par)
+        if cap is not None:
+            tasks = min(tasks, int(cap))
+            par = min(par, int(cap))
         counts[comp.name] = (int(tasks), min(par, int(tasks)))
     if num_ackers > 0:
         counts[ACKER_COMPONENT] = (num_ackers, num_ackers)
