@@ -104,6 +104,15 @@ def test_bad_topology_exits_1_with_a_message_naming_component_and_field(tmp_path
     assert result.stdout == ""
 
 
+def test_workers_option_runs_a_topology_file_in_worker_processes() -> None:
+    result = squall("run", "examples/reliable_wordcount.py", "--workers", "2", "--duration", "2")
+    assert result.returncode == 0, result.stderr
+    assert "3 components, 6 tasks, 2 workers" in result.stdout
+    # Every sentence is acked in the end, across processes: 200 rounds of 5 sentences.
+    spout = next(line for line in result.stdout.splitlines() if line.startswith("sentences "))
+    assert spout.split()[5] == "1,000"
+
+
 @pytest.mark.parametrize(
     ("signum", "status", "reason"),
     [(signal.SIGINT, 130, "Ctrl-C"), (signal.SIGTERM, 143, "SIGTERM")],

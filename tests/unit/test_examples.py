@@ -108,3 +108,20 @@ def test_reliable_wordcount_reads_the_number_of_rounds_from_config() -> None:
         run = cluster.submit("reliable", topology, {"reliable_wordcount.rounds": 3})
         cluster.run_until_idle()
         assert run.stats()["sentences"].acked == 3 * len(module.SENTENCES)
+
+
+def test_the_readme_example_counts_words(tmp_path: Path) -> None:
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    section = readme.split("## Example", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "readme_wc.py"
+    path.write_text(code)
+    loaded = load_topology(str(path))
+    sink: list[tuple[Any, ...]] = []
+    stats = run_then_drain(captured(loaded.obj, "count", sink), passes=5)
+    final: dict[str, int] = {}
+    for word, count in sink:
+        final[word] = max(final.get(word, 0), count)
+    sentences = stats["sentences"].emitted
+    assert sentences > 0
+    assert final["the"] == 2 * sentences and final["fox"] == sentences

@@ -16,8 +16,6 @@ attribute at fault.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import os
 import sys
 import traceback
@@ -29,6 +27,7 @@ from typing import Any
 from squall.api.builder import TopologyBuilder
 from squall.api.component import Bolt, Spout
 from squall.api.topology import Topology, TopologyDef
+from squall.daemon.shipping import load_topology_source
 
 
 class TopologyLoadError(Exception):
@@ -75,15 +74,10 @@ def load_module(source: str) -> ModuleType:
 def _load_file(path: Path) -> ModuleType:
     if not path.is_file():
         raise TopologyLoadError(f"{path}: no such file")
-    # Like ``python FILE``: the file's directory comes first on sys.path, so the
-    # topology can import modules that sit next to it.
-    folder = str(path.resolve().parent)
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
     try:
-        return _exec_source(path)
-    except TopologyLoadError:
-        raise
+        # Registers the file's module under a name derived from its path, so that
+        # local worker processes (--workers N) import the very same code.
+        return load_topology_source(path)
     except SyntaxError as e:
         raise TopologyLoadError(
             f"{e.filename or path}:{e.lineno}: syntax error: {e.msg}"
@@ -93,43 +87,12 @@ def _load_file(path: Path) -> ModuleType:
         raise TopologyLoadError(_import_failure(str(path), e, path)) from e
 
 
-def _exec_source(path: Path) -> ModuleType:
-    """Run the file as a module registered in ``sys.modules``.
-
-    ``squall.daemon.shipping.load_topology_source`` registers the module under a
-    deterministic name so that local worker processes can import the same code;
-    it is used when present.
-    """
-    try:
-        shipping: ModuleType | None = importlib.import_module("squall.daemon.shipping")
-    except ImportError:
-        shipping = None
-    loader = getattr(shipping, "load_topology_source", None)
-    if loader is not None:
-        module = loader(path)
-        if isinstance(module, ModuleType):
-            return module
-    name = "squall_topology_" + "".join(c if c.isalnum() else "_" for c in path.stem)
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise TopologyLoadError(f"{path}: cannot be imported as a Python module")
-    module = importlib.util.module_from_spec(spec)
-    # Registered before running, as import does: dataclasses and pickling look it up.
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        sys.modules.pop(name, None)
-        raise
-    return module
-
-
 def _import_module(name: str) -> ModuleType:
     # Like ``python -m``: the current directory is importable.
     if "" not in sys.path and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
-        return importlib.import_module(name)
+        return load_topology_source(name)
     except ModuleNotFoundError as e:
         if e.name is not None and (name == e.name or name.startswith(e.name + ".")):
             raise TopologyLoadError(
