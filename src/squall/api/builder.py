@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from squall.api.component import Component, ComponentSpec
+from squall.api.component import Bolt, Component, ComponentSpec, Spout
 from squall.api.errors import InvalidTopologyError
 from squall.api.grouping import Grouping, GroupingSpec
 from squall.api.ids import DEFAULT_STREAM
@@ -119,6 +119,7 @@ class TopologyBuilder:
         parallelism: int,
         outputs: Sequence[str] | Sequence[Stream] | None,
         kwargs: Mapping[str, Any],
+        kind: type[Component] = Component,
     ) -> ComponentSpec:
         if not isinstance(component_id, str) or not component_id:
             raise InvalidTopologyError(
@@ -130,6 +131,11 @@ class TopologyBuilder:
             raise InvalidTopologyError(
                 f"component {component_id!r}: pass the component class, not an instance "
                 f"({cls!r}); each task gets a fresh instance"
+            )
+        if not issubclass(cls, kind):
+            raise InvalidTopologyError(
+                f"component {component_id!r}: set_{kind.__name__.lower()} needs a "
+                f"{kind.__name__} subclass, got {cls.__name__}"
             )
         spec = cls.spec(name=component_id, par=parallelism, outputs=outputs, **kwargs)
         self._specs[component_id] = spec
@@ -144,7 +150,9 @@ class TopologyBuilder:
         outputs: Sequence[str] | Sequence[Stream] | None = None,
         **kwargs: Any,
     ) -> SpoutDeclarer:
-        return SpoutDeclarer(self, self._add(component_id, cls, parallelism, outputs, kwargs))
+        return SpoutDeclarer(
+            self, self._add(component_id, cls, parallelism, outputs, kwargs, Spout)
+        )
 
     def set_bolt(
         self,
@@ -155,7 +163,7 @@ class TopologyBuilder:
         outputs: Sequence[str] | Sequence[Stream] | None = None,
         **kwargs: Any,
     ) -> BoltDeclarer:
-        return BoltDeclarer(self, self._add(component_id, cls, parallelism, outputs, kwargs))
+        return BoltDeclarer(self, self._add(component_id, cls, parallelism, outputs, kwargs, Bolt))
 
     def set_config(self, conf: Mapping[str, Any]) -> TopologyBuilder:
         self._config.update(conf)
