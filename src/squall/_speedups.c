@@ -70,6 +70,225 @@ make_values(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return new_values((PyTypeObject *)args[0], args[1]);
 }
 
+
+/* --------------------------------------------------------------- AckedTuple */
+
+/* One delivery of a tuple when acking is on (twin of api.tuple.AckedTuple). */
+typedef struct {
+    PyObject_HEAD
+    PyObject *values;             /* the ValuesTuple */
+    PyObject *roots;              /* dict root -> edge xor, or None */
+    unsigned long long ack_val;   /* XOR of children's edge ids */
+    char done;                    /* acked or failed: _ack_val reads None */
+} AckedTupleObject;
+
+static PyTypeObject AckedTupleType;
+
+static PyObject *
+acked_new_fast(PyObject *values, PyObject *roots)
+{
+    AckedTupleObject *t = PyObject_GC_New(AckedTupleObject, &AckedTupleType);
+    if (t == NULL)
+        return NULL;
+    Py_INCREF(values);
+    t->values = values;
+    Py_INCREF(roots);
+    t->roots = roots;
+    t->ack_val = 0;
+    t->done = 0;
+    PyObject_GC_Track(t);
+    return (PyObject *)t;
+}
+
+static PyObject *
+acked_tp_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    PyObject *values, *roots;
+    if (!PyArg_ParseTuple(args, "OO:AckedTuple", &values, &roots))
+        return NULL;
+    if (type != &AckedTupleType) {
+        PyErr_SetString(PyExc_TypeError, "AckedTuple cannot be subclassed");
+        return NULL;
+    }
+    return acked_new_fast(values, roots);
+}
+
+static int
+acked_traverse(AckedTupleObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->values);
+    Py_VISIT(self->roots);
+    return 0;
+}
+
+static int
+acked_clear(AckedTupleObject *self)
+{
+    Py_CLEAR(self->values);
+    Py_CLEAR(self->roots);
+    return 0;
+}
+
+static void
+acked_dealloc(AckedTupleObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    acked_clear(self);
+    PyObject_GC_Del(self);
+}
+
+static PyObject *
+acked_get_ack_val(AckedTupleObject *self, void *closure)
+{
+    if (self->done)
+        Py_RETURN_NONE;
+    return PyLong_FromUnsignedLongLong(self->ack_val);
+}
+
+static int
+acked_set_ack_val(AckedTupleObject *self, PyObject *value, void *closure)
+{
+    unsigned long long v;
+    if (value == NULL || value == Py_None) {
+        self->done = 1;
+        return 0;
+    }
+    v = PyLong_AsUnsignedLongLongMask(value);
+    if (v == (unsigned long long)-1 && PyErr_Occurred())
+        return -1;
+    self->ack_val = v;
+    self->done = 0;
+    return 0;
+}
+
+static PyObject *
+acked_get_roots(AckedTupleObject *self, void *closure)
+{
+    Py_INCREF(self->roots);
+    return self->roots;
+}
+
+static int
+acked_set_roots(AckedTupleObject *self, PyObject *value, void *closure)
+{
+    if (value == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "cannot delete _roots");
+        return -1;
+    }
+    Py_INCREF(value);
+    Py_XSETREF(self->roots, value);
+    return 0;
+}
+
+static PyObject *
+acked_forward(AckedTupleObject *self, void *closure)
+{
+    return PyObject_GetAttrString(self->values, (const char *)closure);
+}
+
+static PyObject *
+acked_get_id(AckedTupleObject *self, void *closure)
+{
+    return PyUnicode_FromFormat("%zu", (size_t)(void *)self);
+}
+
+static PyObject *
+acked_is_tick(AckedTupleObject *self, void *closure)
+{
+    PyObject *comp = PyObject_GetAttrString(self->values, "component");
+    PyObject *stream;
+    int r;
+    if (comp == NULL)
+        return NULL;
+    stream = PyObject_GetAttrString(self->values, "stream");
+    if (stream == NULL) {
+        Py_DECREF(comp);
+        return NULL;
+    }
+    r = PyUnicode_Check(comp) && PyUnicode_Check(stream) &&
+        PyUnicode_CompareWithASCIIString(comp, "__system") == 0 &&
+        PyUnicode_CompareWithASCIIString(stream, "__tick") == 0;
+    Py_DECREF(comp);
+    Py_DECREF(stream);
+    return PyBool_FromLong(r);
+}
+
+static PyObject *
+acked_repr(AckedTupleObject *self)
+{
+    return PyUnicode_FromFormat("Tuple(%R, anchored=%s)", self->values,
+                                self->roots == Py_None ? "False" : "True");
+}
+
+static PyGetSetDef acked_getset[] = {
+    {"_ack_val", (getter)acked_get_ack_val, (setter)acked_set_ack_val,
+     "XOR of child edge ids; None once acked or failed", NULL},
+    {"_roots", (getter)acked_get_roots, (setter)acked_set_roots, "root id -> edge xor", NULL},
+    {"component", (getter)acked_forward, NULL, "emitting component", "component"},
+    {"stream", (getter)acked_forward, NULL, "stream", "stream"},
+    {"task", (getter)acked_forward, NULL, "emitting task", "task"},
+    {"id", (getter)acked_get_id, NULL, "an id unique among live tuples", NULL},
+    {"is_tick", (getter)acked_is_tick, NULL, "True for tick tuples", NULL},
+    {NULL}
+};
+
+static PyMemberDef acked_members[] = {
+    {"values", T_OBJECT, offsetof(AckedTupleObject, values), READONLY, "the values"},
+    {NULL}
+};
+
+static PyTypeObject AckedTupleType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "squall.AckedTuple",
+    .tp_basicsize = sizeof(AckedTupleObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "One delivery of a tuple when acking is on: values plus its anchor ids.",
+    .tp_traverse = (traverseproc)acked_traverse,
+    .tp_clear = (inquiry)acked_clear,
+    .tp_dealloc = (destructor)acked_dealloc,
+    .tp_repr = (reprfunc)acked_repr,
+    .tp_getset = acked_getset,
+    .tp_members = acked_members,
+    .tp_new = acked_tp_new,
+};
+
+/* splitmix64: edge ids only need to be random-looking 64-bit values. */
+static unsigned long long
+next_edge(unsigned long long *state)
+{
+    unsigned long long z;
+    do {
+        z = (*state += 0x9E3779B97F4A7C15ULL);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+        z = z ^ (z >> 31);
+    } while (z == 0);
+    return z;
+}
+
+/* XOR `x` into pending[root] (a dict of Python ints). */
+static int
+xor_into(PyObject *pending, PyObject *root, unsigned long long x)
+{
+    PyObject *old = PyDict_GetItemWithError(pending, root);
+    PyObject *nv;
+    int rc;
+    if (old == NULL && PyErr_Occurred())
+        return -1;
+    if (old != NULL) {
+        unsigned long long o = PyLong_AsUnsignedLongLongMask(old);
+        if (o == (unsigned long long)-1 && PyErr_Occurred())
+            return -1;
+        x ^= o;
+    }
+    nv = PyLong_FromUnsignedLongLong(x);
+    if (nv == NULL)
+        return -1;
+    rc = PyDict_SetItem(pending, root, nv);
+    Py_DECREF(nv);
+    return rc;
+}
+
 /* ---------------------------------------------------------- SelfDescriptor */
 
 typedef struct {
@@ -109,6 +328,8 @@ typedef struct {
     PyObject *staging;   /* dict task -> list of values */
     long long emitted;
     char sink;           /* nobody subscribes: emits are only checked and counted */
+    char acking;         /* emits carry anchor ids (staged in rstaging) */
+    PyObject *rstaging;  /* dict task -> list of anchor dicts (acking only) */
 } RouteBase;
 
 static int
@@ -118,6 +339,7 @@ route_traverse(RouteBase *self, visitproc visit, void *arg)
     Py_VISIT(self->one);
     Py_VISIT(self->fcache);
     Py_VISIT(self->staging);
+    Py_VISIT(self->rstaging);
     return 0;
 }
 
@@ -128,6 +350,7 @@ route_clear(RouteBase *self)
     Py_CLEAR(self->one);
     Py_CLEAR(self->fcache);
     Py_CLEAR(self->staging);
+    Py_CLEAR(self->rstaging);
     return 0;
 }
 
@@ -148,6 +371,8 @@ static PyMemberDef route_members[] = {
     {"staging", T_OBJECT, offsetof(RouteBase, staging), 0, "task -> values list"},
     {"emitted", T_LONGLONG, offsetof(RouteBase, emitted), 0, "tuples emitted"},
     {"sink", T_BOOL, offsetof(RouteBase, sink), 0, "no subscribers"},
+    {"acking", T_BOOL, offsetof(RouteBase, acking), 0, "emits carry anchor ids"},
+    {"rstaging", T_OBJECT, offsetof(RouteBase, rstaging), 0, "task -> anchor dicts"},
     {NULL}
 };
 
@@ -164,12 +389,30 @@ static PyTypeObject RouteBaseType = {
     .tp_new = PyType_GenericNew,
 };
 
+static int
+append_staged(PyObject *staging, PyObject *task, PyObject *item)
+{
+    PyObject *lst = PyDict_GetItemWithError(staging, task); /* borrowed */
+    if (lst == NULL) {
+        if (PyErr_Occurred())
+            return -1;
+        lst = PyList_New(0);
+        if (lst == NULL)
+            return -1;
+        if (PyDict_SetItem(staging, task, lst) < 0) {
+            Py_DECREF(lst);
+            return -1;
+        }
+        Py_DECREF(lst); /* the dict holds it */
+    }
+    return PyList_Append(lst, item);
+}
+
 /* Stage v for one task; returns the task (new ref) or NULL on error. */
 static PyObject *
 route_fast(RouteBase *r, PyObject *v)
 {
     PyObject *task = NULL;
-    PyObject *lst;
     if (r->fcache != Py_None && r->fcache != NULL) {
         PyObject *key = PyTuple_GET_ITEM(v, r->fidx);
         task = PyDict_GetItemWithError(r->fcache, key); /* borrowed */
@@ -184,21 +427,7 @@ route_fast(RouteBase *r, PyObject *v)
         if (task == NULL)
             return NULL;
     }
-    lst = PyDict_GetItemWithError(r->staging, task); /* borrowed */
-    if (lst == NULL) {
-        if (PyErr_Occurred()) {
-            Py_DECREF(task);
-            return NULL;
-        }
-        lst = PyList_New(0);
-        if (lst == NULL || PyDict_SetItem(r->staging, task, lst) < 0) {
-            Py_XDECREF(lst);
-            Py_DECREF(task);
-            return NULL;
-        }
-        Py_DECREF(lst); /* the dict holds it */
-    }
-    if (PyList_Append(lst, v) < 0) {
+    if (append_staged(r->staging, task, v) < 0) {
         Py_DECREF(task);
         return NULL;
     }
@@ -213,6 +442,9 @@ typedef struct {
     PyObject *routes;    /* dict: stream name or None -> Route (RouteBase subclass) */
     PyObject *fallback;  /* the Python emit, same signature */
     vectorcallfunc vectorcall;
+    PyObject *current;   /* the tuple being processed (auto-anchoring), or None */
+    unsigned long long rng;
+    char auto_anchor;
 } Emitter;
 
 
@@ -256,6 +488,42 @@ emitter_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyO
     }
     if (r->one == NULL || r->one == Py_None)
         goto slow;
+    if (r->acking) {
+        /* Auto-anchored emit to the current tuple, when it has exactly one root. */
+        AckedTupleObject *cur = (AckedTupleObject *)self->current;
+        PyObject *roots, *root, *edge_obj;
+        Py_ssize_t pos = 0;
+        PyObject *key, *val;
+        unsigned long long edge;
+        if (!self->auto_anchor || cur == NULL || Py_TYPE(cur) != &AckedTupleType || cur->done)
+            goto slow;
+        if (cur->roots == Py_None || !PyDict_CheckExact(cur->roots) || PyDict_GET_SIZE(cur->roots) != 1)
+            goto slow;
+        PyDict_Next(cur->roots, &pos, &key, &val);
+        root = key;
+        v = new_values((PyTypeObject *)r->cls, args[0]);
+        if (v == NULL)
+            return NULL;
+        task = route_fast(r, v); /* stages v and counts the emit */
+        Py_DECREF(v);
+        if (task == NULL)
+            return NULL;
+        edge = next_edge(&self->rng);
+        cur->ack_val ^= edge;
+        roots = PyDict_New();
+        edge_obj = PyLong_FromUnsignedLongLong(edge);
+        if (roots == NULL || edge_obj == NULL || PyDict_SetItem(roots, root, edge_obj) < 0 ||
+            append_staged(r->rstaging, task, roots) < 0) {
+            Py_XDECREF(roots);
+            Py_XDECREF(edge_obj);
+            Py_DECREF(task);
+            return NULL;
+        }
+        Py_DECREF(roots);
+        Py_DECREF(edge_obj);
+        Py_DECREF(task);
+        Py_RETURN_NONE;
+    }
     v = new_values((PyTypeObject *)r->cls, args[0]);
     if (v == NULL)
         return NULL;
@@ -274,8 +542,15 @@ static int
 emitter_init(Emitter *self, PyObject *args, PyObject *kwds)
 {
     PyObject *routes, *fallback;
-    if (!PyArg_ParseTuple(args, "O!O:Emitter", &PyDict_Type, &routes, &fallback))
+    unsigned long long seed = 0x2545F4914F6CDD1DULL;
+    int auto_anchor = 1;
+    if (!PyArg_ParseTuple(args, "O!O|Kp:Emitter", &PyDict_Type, &routes, &fallback, &seed,
+                          &auto_anchor))
         return -1;
+    self->rng = seed;
+    self->auto_anchor = (char)auto_anchor;
+    Py_INCREF(Py_None);
+    Py_XSETREF(self->current, Py_None);
     Py_INCREF(routes);
     Py_XSETREF(self->routes, routes);
     Py_INCREF(fallback);
@@ -289,6 +564,7 @@ emitter_traverse(Emitter *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->routes);
     Py_VISIT(self->fallback);
+    Py_VISIT(self->current);
     return 0;
 }
 
@@ -297,6 +573,7 @@ emitter_clear(Emitter *self)
 {
     Py_CLEAR(self->routes);
     Py_CLEAR(self->fallback);
+    Py_CLEAR(self->current);
     return 0;
 }
 
@@ -310,6 +587,7 @@ emitter_dealloc(Emitter *self)
 
 static PyMemberDef emitter_members[] = {
     {"fallback", T_OBJECT, offsetof(Emitter, fallback), READONLY, "the Python emit"},
+    {"current", T_OBJECT, offsetof(Emitter, current), 0, "the tuple being processed"},
     {"__vectorcalloffset__", T_PYSSIZET, offsetof(Emitter, vectorcall), READONLY},
     {NULL}
 };
@@ -382,6 +660,113 @@ run_unanchored(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
+
+/* run_anchored(emitter, process, vals, roots, on_error, pending_acks, auto_ack) -> acks
+ * The acking-on bolt loop: wraps each value in an AckedTuple, makes it the
+ * emitter's current tuple (for auto-anchoring), calls process, and, with auto_ack,
+ * acks it by XOR-ing its edge ids into pending_acks (combined per root, sent by the
+ * engine after the step). Exceptions go to on_error(t, exc). Returns the number of
+ * tuples auto-acked. Twin of BoltTask.run_batch + BoltTask.ack. */
+static PyObject *
+run_anchored(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Emitter *em;
+    PyObject *process, *vals, *roots_list, *on_error, *pending;
+    int auto_ack;
+    Py_ssize_t i, n, acks = 0;
+    if (nargs != 7 || !PyList_Check(args[2]) || !PyList_Check(args[3]) || !PyDict_Check(args[5])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "run_anchored(emitter, process, vals, roots, on_error, pending_acks, auto_ack)");
+        return NULL;
+    }
+    em = args[0] == Py_None ? NULL : (Emitter *)args[0];
+    if (em != NULL && Py_TYPE(em) != &EmitterType) {
+        PyErr_SetString(PyExc_TypeError, "run_anchored: emitter must be an Emitter or None");
+        return NULL;
+    }
+    process = args[1];
+    vals = args[2];
+    roots_list = args[3];
+    on_error = args[4];
+    pending = args[5];
+    auto_ack = PyObject_IsTrue(args[6]);
+    if (auto_ack < 0)
+        return NULL;
+    n = PyList_GET_SIZE(vals);
+    if (PyList_GET_SIZE(roots_list) != n) {
+        PyErr_SetString(PyExc_ValueError, "run_anchored: vals and roots differ in length");
+        return NULL;
+    }
+    for (i = 0; i < n; i++) {
+        AckedTupleObject *t;
+        PyObject *res;
+        t = (AckedTupleObject *)acked_new_fast(PyList_GET_ITEM(vals, i), PyList_GET_ITEM(roots_list, i));
+        if (t == NULL)
+            goto error;
+        if (em != NULL) {
+            Py_INCREF(t);
+            Py_XSETREF(em->current, (PyObject *)t);
+        }
+        res = PyObject_CallOneArg(process, (PyObject *)t);
+        if (res == NULL) {
+            PyObject *etype, *exc, *tb;
+            if (!PyErr_ExceptionMatches(PyExc_Exception)) {
+                Py_DECREF(t);
+                goto error;
+            }
+            PyErr_Fetch(&etype, &exc, &tb);
+            PyErr_NormalizeException(&etype, &exc, &tb);
+            if (tb != NULL && exc != NULL)
+                PyException_SetTraceback(exc, tb);
+            Py_XDECREF(etype);
+            Py_XDECREF(tb);
+            if (exc == NULL) {
+                Py_DECREF(t);
+                goto error;
+            }
+            res = PyObject_CallFunctionObjArgs(on_error, (PyObject *)t, exc, NULL);
+            Py_DECREF(exc);
+            Py_DECREF(t);
+            if (res == NULL)
+                goto error;
+            Py_DECREF(res);
+            continue;
+        }
+        Py_DECREF(res);
+        if (auto_ack && !t->done) {
+            t->done = 1;
+            acks++;
+            if (t->roots != Py_None && PyDict_Check(t->roots)) {
+                Py_ssize_t pos = 0;
+                PyObject *root, *edge;
+                while (PyDict_Next(t->roots, &pos, &root, &edge)) {
+                    unsigned long long e = PyLong_AsUnsignedLongLongMask(edge);
+                    if (e == (unsigned long long)-1 && PyErr_Occurred()) {
+                        Py_DECREF(t);
+                        goto error;
+                    }
+                    if (xor_into(pending, root, e ^ t->ack_val) < 0) {
+                        Py_DECREF(t);
+                        goto error;
+                    }
+                }
+            }
+        }
+        Py_DECREF(t);
+    }
+    if (em != NULL) {
+        Py_INCREF(Py_None);
+        Py_XSETREF(em->current, Py_None);
+    }
+    return PyLong_FromSsize_t(acks);
+error:
+    if (em != NULL) {
+        Py_INCREF(Py_None);
+        Py_XSETREF(em->current, Py_None);
+    }
+    return NULL;
+}
+
 /* ------------------------------------------------------------------ module */
 
 static PyMethodDef methods[] = {
@@ -389,6 +774,8 @@ static PyMethodDef methods[] = {
      "make_values(cls, seq): an instance of tuple subclass cls holding seq's items."},
     {"run_unanchored", (PyCFunction)(void (*)(void))run_unanchored, METH_FASTCALL,
      "run_unanchored(process, vals, on_error): the acking-off bolt loop."},
+    {"run_anchored", (PyCFunction)(void (*)(void))run_anchored, METH_FASTCALL,
+     "run_anchored(emitter, process, vals, roots, on_error, pending_acks, auto_ack)."},
     {NULL, NULL, 0, NULL}
 };
 
@@ -405,7 +792,7 @@ PyInit__speedups(void)
     if (str_stream == NULL || str_choose == NULL)
         return NULL;
     if (PyType_Ready(&SelfDescriptorType) < 0 || PyType_Ready(&RouteBaseType) < 0 ||
-        PyType_Ready(&EmitterType) < 0)
+        PyType_Ready(&EmitterType) < 0 || PyType_Ready(&AckedTupleType) < 0)
         return NULL;
     m = PyModule_Create(&moduledef);
     if (m == NULL)
@@ -416,5 +803,7 @@ PyInit__speedups(void)
     PyModule_AddObject(m, "RouteBase", (PyObject *)&RouteBaseType);
     Py_INCREF(&EmitterType);
     PyModule_AddObject(m, "Emitter", (PyObject *)&EmitterType);
+    Py_INCREF(&AckedTupleType);
+    PyModule_AddObject(m, "AckedTuple", (PyObject *)&AckedTupleType);
     return m;
 }

@@ -18,8 +18,38 @@ class RouteBase:
     staging: Any
     emitted: int
     sink: bool
+    acking: bool
+    rstaging: Any
+
+def run_anchored(
+    emitter: Emitter | None,
+    process: Callable[[Any], Any],
+    vals: list[Any],
+    roots: list[Any],
+    on_error: Callable[[Any, Exception], Any],
+    pending_acks: dict[int, int],
+    auto_ack: bool,
+) -> int: ...
+
+class AckedTuple:
+    values: Any
+    _roots: dict[int, int] | None
+    _ack_val: int | None
+    component: str
+    stream: str
+    task: int
+    id: str
+    is_tick: bool
+    def __init__(self, values: Any, roots: dict[int, int] | None) -> None: ...
 
 class Emitter:
     fallback: Callable[..., Any]
-    def __init__(self, routes: dict[Any, Any], fallback: Callable[..., Any]) -> None: ...
+    current: Any
+    def __init__(
+        self,
+        routes: dict[Any, Any],
+        fallback: Callable[..., Any],
+        seed: int = ...,
+        auto_anchor: bool = ...,
+    ) -> None: ...
     def __call__(self, *args: Any, **kwargs: Any) -> Any: ...

@@ -32,3 +32,5 @@ SelfDescriptor: Any = _pick("SelfDescriptor", None)
 RouteBase: Any = _mod.RouteBase if _mod is not None else object
 Emitter: Any = _pick("Emitter", None)
 run_unanchored: Any = _pick("run_unanchored", None)
+run_anchored: Any = _pick("run_anchored", None)
+AckedTuple: Any = _pick("AckedTuple", None)

@@ -18,6 +18,7 @@ True
 from __future__ import annotations
 
 import keyword
+from abc import ABCMeta
 from collections.abc import Iterable, Sequence
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from squall import speedups
 
 
-class Tuple:
+class Tuple(metaclass=ABCMeta):
     """What ``Bolt.process`` receives.
 
     Attributes:
@@ -125,6 +126,12 @@ class AckedTuple(Tuple):
     def __repr__(self) -> str:
         return f"Tuple({self.values!r}, anchored={self._roots is not None})"
 
+
+PyAckedTuple = AckedTuple
+if speedups.AckedTuple is not None:
+    # The C twin of the class above (same attributes, same behaviour).
+    AckedTuple = speedups.AckedTuple  # type: ignore[misc]
+    Tuple.register(AckedTuple)
 
 _CLASSES: dict[tuple[str, str, tuple[str, ...], int], type[ValuesTuple]] = {}
 

@@ -16,9 +16,10 @@ Calls return the outcome for the spout task, or None; the caller sends it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, MutableMapping
 from typing import Final
 
+from squall.runtime.messages import OP_ACK, OP_FAIL, OP_INIT, OP_RESET
 from squall.runtime.rotating_map import RotatingMap
 
 ACK: Final = "ack"
@@ -27,6 +28,8 @@ RESET: Final = "reset"
 
 # (spout task, outcome, root id, time since the tree was first seen, in ms)
 Outcome = tuple[int, str, int, float]
+# spout task -> [(op, root), ...], as sent to spout tasks
+Outcomes = MutableMapping[int, list[tuple[int, int]]]
 
 
 class _Entry:
@@ -87,6 +90,53 @@ class AckerLedger:
         e = self._entry(root)
         self._pending.put(root, e)  # refresh its bucket
         return self._settle(root, e, reset=True)
+
+    def apply(self, msgs: Iterable[tuple[int, int, int, int]], out: Outcomes) -> None:
+        """Apply a batch of ``(op, root, val, spout_task)`` messages (ops from messages.py).
+
+        Same results as calling :meth:`init`/:meth:`ack`/:meth:`fail`/
+        :meth:`reset_timeout` one by one, written flat because it runs per message:
+        each outcome is appended to ``out[spout_task]`` as ``(op, root)`` with
+        ``OP_ACK``/``OP_FAIL``/``OP_RESET``. (The time delta is not computed: spouts
+        measure complete latency from their own emit time.)
+        """
+        buckets = self._pending._buckets
+        newest = buckets[0]
+        older = buckets[1:]
+        now = self._now
+        for op, root, val, spout_task in msgs:
+            e = newest.get(root)
+            if e is None:
+                for b in older:
+                    e = b.get(root)
+                    if e is not None:
+                        break
+                else:
+                    e = _Entry(now())
+                    newest[root] = e
+            if op == OP_ACK:
+                e.val ^= val
+            elif op == OP_INIT:
+                e.val ^= val
+                e.spout_task = spout_task
+            elif op == OP_FAIL:
+                e.failed = True
+            else:
+                # reset: refresh the entry's bucket (RotatingMap.put semantics)
+                for b in older:
+                    b.pop(root, None)
+                newest[root] = e
+            st = e.spout_task
+            if st < 0:
+                continue
+            if e.val == 0:
+                self._pending.pop(root)
+                out[st].append((OP_ACK, root))
+            elif e.failed:
+                self._pending.pop(root)
+                out[st].append((OP_FAIL, root))
+            elif op == OP_RESET:
+                out[st].append((OP_RESET, root))
 
     def rotate(self) -> int:
         """Expire the oldest bucket silently; returns how many trees were dropped."""

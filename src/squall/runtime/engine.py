@@ -262,7 +262,10 @@ class Engine:
             emit = _debug_emit(task, comp.logger)
         elif speedups.Emitter is not None and isinstance(task, BoltTask):
             # C fast path for the common emit, falling back to task.emit for the rest.
-            emit = speedups.Emitter(task.routes, task.emit)
+            emit = speedups.Emitter(
+                task.routes, task.emit, self.rng.getrandbits(64), task.auto_anchor
+            )
+            task.emitter = emit
         # Bind the collector's methods straight onto the instance unless the class
         # overrides them (ReliableSpout's emit does): one call less per tuple.
         base = Spout if isinstance(comp, Spout) else Bolt

@@ -26,13 +26,12 @@ from squall.api.context import TopologyContext
 from squall.api.errors import EmitError, FailedError
 from squall.api.ids import SYSTEM_COMPONENT, SYSTEM_TASK, TICK_STREAM
 from squall.api.tuple import AckedTuple, Tuple, ValuesTuple, values_class
-from squall.runtime.acker import ACK, FAIL, AckerLedger
+from squall.runtime.acker import AckerLedger
 from squall.runtime.grouper import FieldsGrouper, Grouper
 from squall.runtime.messages import (
     ACKER,
     DATA,
     OP_ACK,
-    OP_FAIL,
     OP_INIT,
     OP_RESET,
     SPOUT_ACK,
@@ -48,6 +47,7 @@ log = logging.getLogger("squall.runtime")
 
 _new_tuple = speedups.make_values
 _run_unanchored = speedups.run_unanchored
+_run_anchored = speedups.run_anchored
 _perf = time.perf_counter
 
 
@@ -59,14 +59,24 @@ class Route(speedups.RouteBase):  # type: ignore[misc]
 
     # With the C accelerator, cls/width/one/fcache/fidx/staging/emitted live in
     # RouteBase (C struct fields the fast emit reads); without it, in these slots.
-    _C_FIELDS = ("cls", "emitted", "fcache", "fidx", "one", "sink", "staging", "width")
+    _C_FIELDS = (
+        "acking",
+        "cls",
+        "emitted",
+        "fcache",
+        "fidx",
+        "one",
+        "rstaging",
+        "sink",
+        "staging",
+        "width",
+    )
     __slots__ = (
         "direct",
         "direct_targets",
         "fields",
         "groupers",
         "manys",
-        "rstaging",
         "stream",
         "transferred",
         *(() if speedups.AVAILABLE else _C_FIELDS),
@@ -91,11 +101,10 @@ class Route(speedups.RouteBase):  # type: ignore[misc]
         self.groupers = list(groupers)
         singles = [g for g in groupers if g.single]
         self.manys = [g for g in groupers if not g.single]
-        # The common case (acking off, one single-target subscriber) gets a fast path;
-        # with acking on every emit needs anchor ids, so there is no such shortcut.
-        self.one: Grouper | None = (
-            singles[0] if len(singles) == 1 and not self.manys and not acking else None
-        )
+        # The common case, one single-target subscriber, gets a fast path. With
+        # acking on, only the C emitter takes it (it also stages the anchor ids).
+        self.acking = acking
+        self.one: Grouper | None = singles[0] if len(singles) == 1 and not self.manys else None
         # A single-field fields grouping exposes its key -> task cache for inlining.
         self.fcache: dict[Any, int] | None = None
         self.fidx = 0
@@ -218,10 +227,24 @@ class BoltTask(_TaskBase):
         self.auto_anchor = bool(getattr(cls, "auto_anchor", True))
         self.auto_ack = bool(getattr(cls, "auto_ack", True))
         self.auto_fail = bool(getattr(cls, "auto_fail", True))
-        self.current: Tuple | None = None
+        self._current: Tuple | None = None
+        # The C emitter bound as component.emit, if any; it then holds the current tuple.
+        self.emitter: Any = None
         self.pending_acks: dict[int, int] = executor.pending_acks
         self.pending_fails: list[int] = executor.pending_fails
         self.pending_resets: list[int] = executor.pending_resets
+
+    @property
+    def current(self) -> Tuple | None:
+        """The tuple being processed: what emits are auto-anchored to."""
+        em = self.emitter
+        return em.current if em is not None else self._current  # type: ignore[no-any-return]
+
+    @current.setter
+    def current(self, t: Tuple | None) -> None:
+        if self.emitter is not None:
+            self.emitter.current = t
+        self._current = t
 
     # -- collector API (attached to the component) ------------------------------
     def emit(
@@ -247,7 +270,7 @@ class BoltTask(_TaskBase):
         if len(v) != route.width:
             raise self.bad_width(route, tup)
         g = route.one
-        if g is not None and direct_task is None:
+        if g is not None and direct_task is None and not route.acking:
             # Fast path: acking off, one single-target subscriber (see Route.one).
             fc = route.fcache
             t = fc.get(v[route.fidx]) if fc is not None else None
@@ -374,6 +397,13 @@ class BoltTask(_TaskBase):
                         self.on_error(v, e)
             if self.auto_ack:
                 self.executor.stats.acked += len(vals)
+        elif self.emitter is not None and _run_anchored is not None:
+            if roots is None:
+                roots = [None] * len(vals)
+            acks = _run_anchored(
+                self.emitter, process, vals, roots, self.on_error, self.pending_acks, self.auto_ack
+            )
+            self.executor.stats.acked += acks
         else:
             auto_ack = self.auto_ack
             ack = self.ack
@@ -458,7 +488,7 @@ class SpoutTask(_TaskBase):
             raise self.bad_width(route, tup)
         if direct_task is None and not route.direct:
             g = route.one
-            if g is not None and tup_id is None:
+            if g is not None and tup_id is None and not route.acking:
                 t = g.choose(v)
                 route.staging[t].append(v)
                 route.emitted += 1
@@ -726,21 +756,7 @@ class AckerExecutor(Executor):
                 ledger = self.ledgers[entry[1]]
                 msgs = entry[2]
                 self.queued -= len(msgs)
-                for op, root, val, spout_task in msgs:
-                    if op == OP_ACK:
-                        res = ledger.ack(root, val)
-                    elif op == OP_INIT:
-                        res = ledger.init(root, val, spout_task)
-                    elif op == OP_FAIL:
-                        res = ledger.fail(root)
-                    else:
-                        res = ledger.reset_timeout(root)
-                    if res is not None:
-                        st, outcome, r, _delta = res
-                        code = (
-                            OP_ACK if outcome == ACK else OP_FAIL if outcome == FAIL else OP_RESET
-                        )
-                        out[st].append((code, r))
+                ledger.apply(msgs, out)
                 n = len(msgs)
                 self.stats.executed += n
                 done += n
