@@ -371,6 +371,14 @@ def machine() -> str:
     return f"{os.cpu_count()} CPUs, {model}, Python {platform.python_version()}"
 
 
+def _loadavg() -> str:
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "?"
+
+
 def fmt_rate(r: float | None) -> str:
     return "n/a" if r is None else f"{r / 1e6:.2f}M"
 
@@ -402,7 +410,8 @@ def main(argv: list[str] | None = None) -> None:
     words = word_count(n)
     names = args.only or list(ROWS)
     print(f"machine: {machine()}")
-    print(f"input:   {n:,} sentences, {words:,} words; median of {args.repeat} run(s)\n")
+    print(f"input:   {n:,} sentences, {words:,} words; median of {args.repeat} run(s)")
+    print(f"load average before the run: {_loadavg()}")
 
     rates: dict[str, list[float]] = {k: [] for k in names}
     errors: dict[str, str] = {}
@@ -420,6 +429,7 @@ def main(argv: list[str] | None = None) -> None:
                 continue
             rates[key].append(words / dt)
 
+    print(f"load average after the run: {_loadavg()} (other processes skew the figures)\n")
     med = {k: statistics.median(v) if v else None for k, v in rates.items()}
     bare, bw1 = med.get("bare"), med.get("bytewax-1")
     print(f"{'row':44s} {'words/s':>9s} {'vs bare':>8s} {'vs bytewax-1':>13s}  runs (M words/s)")
