@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from squall import speedups
 
 
-class Tuple(metaclass=ABCMeta):
+class Tuple(metaclass=ABCMeta):  # noqa: B024 (an ABC only so the C AckedTuple can register)
     """What ``Bolt.process`` receives.
 
     Attributes:
@@ -92,7 +92,7 @@ class ValuesTuple(tuple, Tuple):  # type: ignore[type-arg]
 
 if speedups.SelfDescriptor is not None:
     # Same meaning as the property above, without a Python frame per access.
-    ValuesTuple.values = speedups.SelfDescriptor()  # type: ignore[method-assign,assignment]
+    ValuesTuple.values = speedups.SelfDescriptor()  # type: ignore[method-assign]
 
 
 class AckedTuple(Tuple):

@@ -238,7 +238,7 @@ class BoltTask(_TaskBase):
     def current(self) -> Tuple | None:
         """The tuple being processed: what emits are auto-anchored to."""
         em = self.emitter
-        return em.current if em is not None else self._current  # type: ignore[no-any-return]
+        return em.current if em is not None else self._current
 
     @current.setter
     def current(self, t: Tuple | None) -> None:
