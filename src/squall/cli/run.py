@@ -5,7 +5,8 @@ Exit codes (documented in ``docs/cli.md``):
 * 0: the run ended (``--duration`` elapsed) and user code raised no error.
 * 1: the topology could not be loaded or started (import error, invalid
   topology, bad config, an ``initialize`` that raised); the message names the
-  file, line, component, stream or key at fault.
+  file, line, component, stream or key at fault. Also when the running
+  topology stopped answering (its stats could not be read).
 * 2: bad command-line usage.
 * 3: the run ended normally but user code raised errors (each was printed, the
   tuples involved were failed, and the summary counts them per task).
@@ -61,8 +62,9 @@ _EXPECTED = (TopologyLoadError, InvalidTopologyError, ConfigError)
 
 _EPILOG = """\
 exit status: 0 the run ended, no errors; 1 the topology could not be loaded or
-started; 2 bad usage; 3 user code raised errors during the run; 130 / 143
-stopped by Ctrl-C / SIGTERM (after a clean shutdown and the summary).
+started, or stopped answering; 2 bad usage; 3 user code raised errors during
+the run; 130 / 143 stopped by Ctrl-C / SIGTERM (after a clean shutdown and the
+summary).
 
 examples:
   squall run examples/wordcount.py --duration 10
@@ -385,6 +387,7 @@ def _watch(
     prev_t = started
     last: Mapping[str, ComponentStats] = {}
     reason = "duration reached"
+    stuck = False
     tick = started
     while True:
         tick += args.interval
@@ -393,7 +396,20 @@ def _watch(
             reason = "Ctrl-C" if signals.signum == signal.SIGINT else "SIGTERM"
             break
         now = time.monotonic()
-        last = run.stats()
+        try:
+            last = run.stats()
+        except Exception as e:
+            # The engine did not answer (a component blocking in process or
+            # next_tuple, or a worker process gone): stop rather than hang.
+            console.finish()
+            detail = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+            console.message(
+                f"squall run: topology {name} stopped answering ({detail}); is a component "
+                "blocking in process() or next_tuple()?"
+            )
+            reason = "not answering"
+            stuck = True
+            break
         rows = rate_rows(prev, last, now - prev_t, order, monitor.by_component())
         prev, prev_t = last, now
         monitor.flush_suppressed()
@@ -409,14 +425,21 @@ def _watch(
 
     elapsed = time.monotonic() - started
     console.finish()
-    console.message(f"Stopping topology {name} ({reason}): draining in-flight tuples...", True)
-    final = _drain(run, last)
+    if stuck:
+        console.message(f"Stopping topology {name} ({reason})...", True)
+        final = last
+    else:
+        msg = f"Stopping topology {name} ({reason}): draining in-flight tuples..."
+        console.message(msg, True)
+        final = _drain(run, last)
     cluster.shutdown()
     monitor.flush_suppressed()
     totals = monitor.totals()
     console.message("\n".join(summary_lines(name, final, order, elapsed, reason, totals)), True)
     if signals.signum is not None:
         return 128 + signals.signum
+    if stuck:
+        return EXIT_BAD_TOPOLOGY
     return EXIT_USER_ERRORS if totals else EXIT_OK
 
 
