@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from squall import LocalCluster
 from squall.testing import simulated_cluster
+
+# Topologies that run in local worker processes live in tests/topologies.py; the
+# workers import them as ``tests.topologies``, so the repository root must be on
+# sys.path (workers inherit this process's sys.path).
+_ROOT = str(Path(__file__).resolve().parent.parent)
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
 
 
 @pytest.fixture
