@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests import topologies as T
 
 from squall import LocalCluster, Spout, Topology
 from squall.daemon.local_workers import WorkerStartError
@@ -25,7 +26,6 @@ from squall.runtime.stats import ErrorReport
 from squall.serialization import BatchDecoder, BatchEncoder
 from squall.transport import ZmqLink
 from squall.transport.zmq_link import DEFAULT_WINDOW
-from tests import topologies as T
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -246,7 +246,7 @@ def test_a_full_remote_inbox_stops_the_upstream_until_relief_is_announced() -> N
         for w in (0, 1)
     }
     try:
-        for w, link in links.items():
+        for link in links.values():
             link.connect({o.worker: o.port for o in links.values()})
         engines = {w: Engine(plan, w, remote=links[w]) for w in (0, 1)}
         for w, e in engines.items():
