@@ -189,6 +189,13 @@ class Engine:
                     if not isinstance(instance, Bolt):
                         raise TypeError(f"component {ex.component!r} is declared a bolt")
                     ex.tasks[task] = BoltTask(ex, task, instance, context, routes)
+        for ex in self.executors:
+            ex.background = [
+                t.component
+                for t in ex.tasks.values()
+                if callable(getattr(t.component, "squall_drain", None))
+                and callable(getattr(t.component, "squall_pending", None))
+            ]
         # Downstream executors (local, excluding self) drive backpressure; so do
         # downstream tasks in other workers, through the remote link's status.
         cyclic = _cyclic_components(targets)

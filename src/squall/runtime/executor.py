@@ -580,13 +580,35 @@ class Executor:
         self.errors_logged: deque[float] = deque()
         self.routes: list[Route] = []
         self.tasks: dict[int, Any] = {}
+        # Components with work that arrives from outside the engine (a child process,
+        # a socket): they implement squall_pending() -> bool and squall_drain() -> int,
+        # both called on the loop thread. Filled in by the engine once tasks exist.
+        self.background: list[Any] = []
 
     @property
     def id(self) -> tuple[int, int]:
         return (self.task_ids[0], self.task_ids[-1])
 
     def ready(self) -> bool:
-        return bool(self.inbox)
+        return bool(self.inbox) or self.background_pending()
+
+    def background_pending(self) -> bool:
+        for comp in self.background:
+            if comp.squall_pending():
+                return True
+        return False
+
+    def run_background(self, task_of: Mapping[int, Any]) -> int:
+        """Let components drain what arrived from outside; errors are reported per task."""
+        done = 0
+        for task in task_of.values():
+            comp = task.component
+            if comp in self.background and comp.squall_pending():
+                try:
+                    done += int(comp.squall_drain())
+                except Exception as e:
+                    self.report_error(task.task, e)
+        return done
 
     def blocked(self) -> bool:
         rd = self.remote_down
@@ -633,6 +655,8 @@ class BoltExecutor(Executor):
         done = 0
         t0 = _perf()
         self.step_time = self.engine.clock.now()
+        if self.background:
+            done += self.run_background(tasks)
         while inbox and done < budget:
             entry = inbox.popleft()
             kind = entry[0]
@@ -675,7 +699,7 @@ class SpoutExecutor(Executor):
         self.last_emit = 0
 
     def ready(self) -> bool:
-        if self.inbox:
+        if self.inbox or self.background_pending():
             return True
         if self.idle:
             # Spout wait: skip one pass after an empty next_tuple, then poll again
@@ -696,6 +720,8 @@ class SpoutExecutor(Executor):
         self.step_time = self.engine.clock.now()
         t0 = _perf()
         done = 0
+        if self.background:
+            done += self.run_background(tasks)
         while inbox:
             entry = inbox.popleft()
             kind = entry[0]
