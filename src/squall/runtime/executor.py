@@ -593,10 +593,7 @@ class Executor:
         return bool(self.inbox) or self.background_pending()
 
     def background_pending(self) -> bool:
-        for comp in self.background:
-            if comp.squall_pending():
-                return True
-        return False
+        return any(comp.squall_pending() for comp in self.background)
 
     def run_background(self, task_of: Mapping[int, Any]) -> int:
         """Let components drain what arrived from outside; errors are reported per task."""
