@@ -113,6 +113,19 @@ def test_workers_option_runs_a_topology_file_in_worker_processes() -> None:
     assert spout.split()[5] == "1,000"
 
 
+def test_an_initialize_that_raises_stops_the_start_with_status_1(tmp_path: Path) -> None:
+    source = RAISES.replace(
+        "class Divide(Bolt):",
+        "class Divide(Bolt):\n    def initialize(self, conf, context):\n"
+        "        self.url = conf['db.url']\n",
+    )
+    result = squall("run", topology_file(tmp_path, "needs_db.py", source))
+    assert result.returncode == 1
+    assert "ERROR in component 'divide' task" in result.stderr
+    assert "in initialize\n" in result.stderr and "KeyError: 'db.url'" in result.stderr
+    assert "squall run: cannot start topology 'Crashy'" in result.stderr
+
+
 @pytest.mark.parametrize(
     ("signum", "status", "reason"),
     [(signal.SIGINT, 130, "Ctrl-C"), (signal.SIGTERM, 143, "SIGTERM")],

@@ -275,7 +275,9 @@ def _fmt_secs(secs: float) -> str:
     return f"{secs // 60:02d}:{secs % 60:02d}"
 
 
-def _report_failure(console: Console, what: str, error: BaseException, verbose: bool) -> int:
+def _report_failure(
+    console: Console, what: str, error: BaseException, verbose: bool, hint: bool = True
+) -> int:
     """Print one paragraph naming the culprit (and the traceback with --verbose)."""
     if verbose:
         console.message("".join(traceback.format_exception(error)).rstrip())
@@ -283,8 +285,8 @@ def _report_failure(console: Console, what: str, error: BaseException, verbose: 
         # These messages already name the file, component, stream or key at fault.
         console.message(f"squall run: {error}")
     else:
-        hint = "" if verbose else "\n(run with --verbose for the traceback)"
-        console.message(f"squall run: {what}: {type(error).__name__}: {error}{hint}")
+        more = "" if verbose or not hint else "\n(run with --verbose for the traceback)"
+        console.message(f"squall run: {what}: {type(error).__name__}: {error}{more}")
     return EXIT_BAD_TOPOLOGY
 
 
@@ -356,7 +358,11 @@ def _run(args: argparse.Namespace, console: Console, signals: _Signals) -> int:
         try:
             run = cluster.submit(name, definition, conf, on_error=monitor.on_error)
         except Exception as e:
-            return _report_failure(console, f"cannot start topology {name!r}", e, args.verbose)
+            # An initialize() that raised was reported with its traceback already.
+            reported = bool(monitor.totals())
+            return _report_failure(
+                console, f"cannot start topology {name!r}", e, args.verbose, not reported
+            )
         return _watch(args, console, signals, monitor, cluster, run, definition, loaded.where)
 
 
