@@ -56,6 +56,8 @@ class CountBolt(Bolt):
 
 
 class WordCount(Topology):
+    """Sentences are shuffled over the split tasks; each word always goes to the same counter."""
+
     sentences = SentenceSpout.spec(par=2)
     split = SplitBolt.spec(inputs=[sentences], par=2)
     count = CountBolt.spec(inputs={split: Grouping.fields("word")}, par=2)
