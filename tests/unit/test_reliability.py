@@ -459,3 +459,36 @@ def test_stats_count_emits_transfers_executions_acks_and_fails() -> None:
     assert result.failed["s"] == (0, 1)
     spout = result.stats["s"]
     assert (spout.emitted, spout.transferred, spout.failed) == (2, 2, 2)
+
+
+class Boom(Bolt):
+    def process(self, tup: Any) -> None:
+        raise ValueError("boom")
+
+
+class ExplicitAck(Bolt):
+    def process(self, tup: Any) -> None:
+        self.ack(tup)
+
+
+@pytest.mark.parametrize("ackers", [0, 1])
+def test_a_tuple_whose_process_raised_counts_as_failed_not_acked(ackers: int) -> None:
+    b = TopologyBuilder()
+    b.set_spout("s", Spout, outputs=["v"])
+    b.set_bolt("boom", Boom).shuffle_grouping("s")
+    result = complete_topology(
+        b, mock_sources={"s": [[1], [2]]}, conf={"topology.acker.executors": ackers}
+    )
+    stats = result.stats["boom"]
+    assert (stats.acked, stats.failed, stats.errors) == (0, 2, 2)
+
+
+@pytest.mark.parametrize("ackers", [0, 1])
+def test_an_explicit_ack_under_auto_ack_counts_once(ackers: int) -> None:
+    b = TopologyBuilder()
+    b.set_spout("s", Spout, outputs=["v"])
+    b.set_bolt("x", ExplicitAck).shuffle_grouping("s")
+    result = complete_topology(
+        b, mock_sources={"s": [[1], [2]]}, conf={"topology.acker.executors": ackers}
+    )
+    assert result.stats["x"].acked == 2

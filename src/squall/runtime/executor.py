@@ -343,7 +343,9 @@ class BoltTask(_TaskBase):
 
     def ack(self, tup: Tuple) -> None:
         if not isinstance(tup, AckedTuple):
-            self.executor.stats.acked += 1
+            # Acking off with auto_ack on: run_batch already counts every tuple once.
+            if self.acking or not self.auto_ack:
+                self.executor.stats.acked += 1
             return
         av = tup._ack_val
         if av is None:
@@ -387,6 +389,7 @@ class BoltTask(_TaskBase):
         process = self.component.process
         if roots is None and not self.acking:
             # Acking is off, so nothing needs the current tuple for anchoring.
+            failed = self.executor.stats.failed
             if _run_unanchored is not None:
                 _run_unanchored(process, vals, self.on_error)
             else:
@@ -396,7 +399,9 @@ class BoltTask(_TaskBase):
                     except Exception as e:
                         self.on_error(v, e)
             if self.auto_ack:
-                self.executor.stats.acked += len(vals)
+                # A tuple that failed (its process raised) is not also counted as acked.
+                stats = self.executor.stats
+                stats.acked += len(vals) - (stats.failed - failed)
         elif self.emitter is not None and _run_anchored is not None:
             if roots is None:
                 roots = [None] * len(vals)
