@@ -495,10 +495,26 @@ emitter_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyO
         Py_ssize_t pos = 0;
         PyObject *key, *val;
         unsigned long long edge;
-        if (!self->auto_anchor || cur == NULL || Py_TYPE(cur) != &AckedTupleType || cur->done)
-            goto slow;
-        if (cur->roots == Py_None || !PyDict_CheckExact(cur->roots) || PyDict_GET_SIZE(cur->roots) != 1)
-            goto slow;
+        if (!self->auto_anchor || cur == NULL || Py_TYPE(cur) != &AckedTupleType ||
+            cur->roots == Py_None) {
+            /* Nothing to anchor to (no auto-anchoring, no current tuple, a tick, or an
+             * unanchored input): an unanchored emit, staged with no anchor ids. */
+            v = new_values((PyTypeObject *)r->cls, args[0]);
+            if (v == NULL)
+                return NULL;
+            task = route_fast(r, v);
+            Py_DECREF(v);
+            if (task == NULL)
+                return NULL;
+            if (append_staged(r->rstaging, task, Py_None) < 0) {
+                Py_DECREF(task);
+                return NULL;
+            }
+            Py_DECREF(task);
+            Py_RETURN_NONE;
+        }
+        if (cur->done || !PyDict_CheckExact(cur->roots) || PyDict_GET_SIZE(cur->roots) != 1)
+            goto slow; /* anchoring to an acked tuple (an error), or several roots */
         PyDict_Next(cur->roots, &pos, &key, &val);
         root = key;
         v = new_values((PyTypeObject *)r->cls, args[0]);

@@ -13,7 +13,7 @@ from typing import Any
 _mod: Any = None
 if not os.environ.get("SQUALL_NO_SPEEDUPS"):
     try:
-        from squall import _speedups as _mod
+        import squall._speedups as _mod
     except ImportError:  # not compiled on this machine: the Python path runs
         _mod = None
 
