@@ -614,3 +614,15 @@ def test_simulated_cluster_applies_daemon_conf() -> None:
         feeder.feed(["a"], msg_id=1)
         c.advance_time(4)
         assert feeder.tracker.failed == [1]
+
+
+pytest_plugins = ["squall.testing.pytest_plugin"]
+
+
+def test_the_pytest_plugin_gives_a_simulated_cluster(squall_cluster: LocalCluster) -> None:
+    assert squall_cluster.clock.simulated
+    feeder = FeederSpout(["w"])
+    squall_cluster.submit("t", feeder_topology(feeder))
+    feeder.feed(["a"], msg_id=1)
+    squall_cluster.run_until_idle()
+    assert feeder.tracker.acked == [1]

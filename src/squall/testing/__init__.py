@@ -10,6 +10,8 @@ Storm's testing helpers, in Python casing:
 * :class:`FixedTupleSpout` and :class:`FixedTuple`: a spout with fixed input.
 * Simulated time: :func:`simulated_cluster`, ``cluster.advance_time``,
   ``cluster.run_until_idle``, :func:`advance_until`, :func:`wait_until_quiescent`.
+* A pytest fixture, ``squall_cluster``: add
+  ``pytest_plugins = ["squall.testing.pytest_plugin"]`` to your ``conftest.py``.
 
 Everything here runs topologies in the test's own process; nothing in
 ``squall`` itself imports this package.
