@@ -10,6 +10,9 @@ exactly when time passes (Storm's ``withSimulatedTime``/``advanceClusterTime``):
   running to idle after each step, so timers fire in order;
 * :func:`advance_until` moves the clock until a condition holds.
 
+Simulated time suits spouts that run dry (a :class:`~squall.testing.FeederSpout`,
+fixed tuples): a topology whose spout never stops emitting is never idle.
+
 >>> from squall import Bolt, TopologyBuilder
 >>> from squall.testing import FeederSpout
 >>> class NeverAcks(Bolt):
@@ -81,9 +84,10 @@ def wait_until_quiescent(
     """Return once no tuple is in flight in any in-process topology of ``cluster``.
 
     On simulated time this is ``cluster.run_until_idle()``. On real time it polls
-    each topology's engine until two polls ``interval_secs`` apart see no queued
-    work and no new emits or executions (a spout that keeps emitting never
-    quiesces).
+    each topology's engine (on its loop thread, ``interval_secs`` apart) until
+    three polls in a row see no queued work and no new emits or executions, so
+    at least two engine passes saw nothing to do and every idle spout was polled
+    again (a spout that keeps emitting never quiesces).
 
     Raises:
         TimeoutError: still busy after ``timeout_secs`` (real time only).
@@ -94,10 +98,14 @@ def wait_until_quiescent(
     deadline = time.monotonic() + timeout_secs
     for run in list(cluster.topologies.values()):
         last = _activity(run)
+        stable = 0
         while True:
             time.sleep(interval_secs)
             now = _activity(run)
-            if now == last and not now[2]:
+            # Each poll runs between two engine passes, so consecutive polls have at
+            # least one pass between them; an idle spout sits out one pass.
+            stable = stable + 1 if now == last and not now[2] else 0
+            if stable >= 2:
                 break
             if time.monotonic() > deadline:
                 raise TimeoutError(
