@@ -212,7 +212,7 @@ class LocalCluster:
         self.get(name).deactivate()
 
     def advance_time(self, secs: float, step: float = 1.0) -> None:
-        """Simulated time: move the clock ``secs`` forward in ``step``s, running to idle each step."""
+        """Simulated time: move the clock ``secs`` forward in ``step``s, running to idle each."""
         if not isinstance(self.clock, SimulatedClock):
             raise RuntimeError("advance_time needs LocalCluster(simulated_time=True)")
         self.run_until_idle()
