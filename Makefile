@@ -9,7 +9,7 @@ RUN_SECS ?= 10
 
 .PHONY: run test lint typecheck layers pytest services bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py src/squall/_speedups.c
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
