@@ -26,6 +26,10 @@ variant, and prints words/s. Only the scheduling and the handoffs differ:
 gives six executors). The per-tuple variant runs on a fifth of the input (its rate
 is per word, so it stays comparable) to keep the run short.
 
+``per CPU-s`` is words per second of process CPU time (all threads): what the
+work costs, whatever else runs on the machine; for the threaded variants it also
+counts the cores burnt on GIL handoffs.
+
 Run: ``.venv/bin/python bench/scheduling.py [--words N] [--repeat R]``.
 """
 
@@ -377,22 +381,30 @@ def main(argv: list[str] | None = None) -> None:
     n = max(1, round(args.words / WORDS_PER_CYCLE)) * 5
 
     print(f"{n:,} sentences, batch {args.batch}, capacity {args.capacity}, median of {args.repeat}")
-    print(f"{'variant':16s} {'par':>3s} {'words/s':>9s} {'vs loop':>8s}  runs (M words/s)")
+    print(
+        f"{'variant':16s} {'par':>3s} {'words/s':>9s} {'vs loop':>8s} {'per CPU-s':>9s}"
+        "  runs (M words/s)"
+    )
     for par in pars:
         rates: dict[str, list[float]] = {k: [] for k in VARIANTS}
+        cpu_rates: dict[str, list[float]] = {k: [] for k in VARIANTS}
         for _ in range(args.repeat):
             for name, fn in VARIANTS.items():
                 size = n // 5 // 5 * 5 if name == "threads-tuple" else n
                 words = size // 5 * WORDS_PER_CYCLE
+                c0 = time.process_time()
                 dt, seen = fn(size, par, args.batch, args.capacity)
+                cpu = time.process_time() - c0
                 if seen != words:
                     raise SystemExit(f"{name}: counted {seen} words, expected {words}")
                 rates[name].append(words / dt)
+                cpu_rates[name].append(words / cpu)
         loop = statistics.median(rates["loop"])
         for name, rs in rates.items():
             m = statistics.median(rs)
+            c = statistics.median(cpu_rates[name])
             runs = " ".join(f"{r / 1e6:.2f}" for r in rs)
-            print(f"{name:16s} {par:3d} {m / 1e6:8.2f}M {m / loop:7.2f}x  {runs}")
+            print(f"{name:16s} {par:3d} {m / 1e6:8.2f}M {m / loop:7.2f}x {c / 1e6:8.2f}M  {runs}")
 
 
 if __name__ == "__main__":
