@@ -302,3 +302,59 @@ def _children() -> set[int]:
     for f in Path(f"/proc/{os.getpid()}/task").glob("*/children"):
         out.update(int(p) for p in f.read_text().split())
     return {p for p in out if _alive(p)}
+
+
+SCRIPT = """
+from squall import Bolt, LocalCluster, Spout, Topology
+
+
+class Numbers(Spout):
+    outputs = ["n"]
+
+    def initialize(self, conf, context):
+        self.todo = iter(range(100))
+
+    def next_tuple(self):
+        n = next(self.todo, None)
+        if n is not None:
+            self.emit([n], tup_id=n)
+
+
+class Check(Bolt):
+    def process(self, tup):
+        assert tup.values.n < 100
+
+
+class Script(Topology):
+    numbers = Numbers.spec()
+    check = Check.spec(inputs=[numbers], par=2)
+
+
+def main():
+    with LocalCluster() as cluster:
+        run = cluster.submit("script", Script, {"topology.workers": 2})
+        cluster.wait_until(lambda: run.stats()["numbers"].acked == 100, timeout=30)
+        print("acked", run.stats()["numbers"].acked)
+
+"""
+
+
+def _run_script(tmp_path: Path, tail: str) -> subprocess.CompletedProcess[str]:
+    path = tmp_path / "my_script.py"
+    path.write_text(SCRIPT + tail)
+    return subprocess.run(
+        [sys.executable, str(path)], capture_output=True, text=True, timeout=45, cwd=tmp_path
+    )
+
+
+def test_a_script_run_as_main_ships_its_own_components_to_the_workers(tmp_path: Path) -> None:
+    done = _run_script(tmp_path, 'if __name__ == "__main__":\n    main()\n')
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "acked 100"
+
+
+def test_a_script_that_submits_without_a_main_guard_gets_told_to_add_one(tmp_path: Path) -> None:
+    done = _run_script(tmp_path, "main()\n")
+    assert done.returncode != 0
+    assert "WorkerStartError" in done.stderr
+    assert 'put the code that submits it under `if __name__ == "__main__":`' in done.stderr

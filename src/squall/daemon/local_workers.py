@@ -198,11 +198,12 @@ class LocalWorkers:
 
     def _startup(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT_SECS
-        while len(self.ports) < self.num_workers:
+        while len(self.ports) < self.num_workers and not self._failures:
             self._pump(deadline, "to start")
-        for i in range(self.num_workers):
-            self._send_now(i, ["peers", sorted(self.ports.items())])
-        while len(self._started) + len(self._failures) < self.num_workers:
+        if not self._failures:
+            for i in range(self.num_workers):
+                self._send_now(i, ["peers", sorted(self.ports.items())])
+        while len(self._started) < self.num_workers and not self._failures:
             self._pump(deadline, "to initialize its tasks")
         if self._failures:
             i, (error, _tb) = min(self._failures.items())
@@ -376,14 +377,18 @@ class LocalWorkers:
             self._stopped = True
         self._stopping = True
         for i, proc in enumerate(self.processes):
-            if proc.poll() is None and i in self.ports:
-                if self._control is not None:
-                    self._out.append((i, ["stop"]))
-                else:
-                    try:
-                        self._send_now(i, ["stop"])
-                    except zmq.ZMQError:
-                        pass
+            if proc.poll() is not None:
+                continue
+            if i not in self.ports:
+                # Not connected yet (still loading): EOF on stdin tells it to quit.
+                _close_stdin(proc)
+            elif self._control is not None:
+                self._out.append((i, ["stop"]))
+            else:
+                try:
+                    self._send_now(i, ["stop"])
+                except zmq.ZMQError:
+                    pass
         deadline = time.monotonic() + STOP_GRACE_SECS
         for proc in self.processes:
             try:
@@ -401,11 +406,7 @@ class LocalWorkers:
                 proc.kill()
                 proc.wait()
         for proc in self.processes:
-            if proc.stdin is not None:
-                try:
-                    proc.stdin.close()
-                except OSError:
-                    pass
+            _close_stdin(proc)
         self._closing.set()
         if self._control is not None:
             self._control.join(5)
@@ -413,6 +414,14 @@ class LocalWorkers:
             self._router.close(0)
         if self._ctx is not None:
             self._ctx.term()
+
+
+def _close_stdin(proc: subprocess.Popen[bytes]) -> None:
+    if proc.stdin is not None and not proc.stdin.closed:
+        try:
+            proc.stdin.close()
+        except OSError:
+            pass
 
 
 def merge_component_stats(parts: list[ComponentStats]) -> ComponentStats:
