@@ -8,6 +8,7 @@ and workers inherit the parent's sys.path.
 from __future__ import annotations
 
 import itertools
+import os
 import time
 from collections import Counter
 from typing import Any
@@ -177,6 +178,19 @@ class BrokenInit(Bolt):
 class BrokenStart(Topology):
     flood = FloodSpout.spec()
     broken = BrokenInit.spec(inputs=[flood])
+
+
+class CrashBolt(Bolt):
+    """Ends its worker process abruptly (as a segfault in an extension would) on tuple 1000."""
+
+    def process(self, tup: Any) -> None:
+        if tup.values.n == 1000:
+            os._exit(7)
+
+
+class Crash(Topology):
+    flood = FloodSpout.spec()
+    crash = CrashBolt.spec(inputs=[flood])
 
 
 def run_until_killed(workers: int) -> None:

@@ -196,6 +196,29 @@ def test_stop_leaves_no_worker_processes(real_cluster: LocalCluster) -> None:
     assert [p.returncode for p in run._workers.processes] == [0, 0, 0]
 
 
+def test_a_worker_that_dies_is_reported_and_the_rest_still_stop(
+    real_cluster: LocalCluster,
+) -> None:
+    errors: list[ErrorReport] = []
+    run = real_cluster.submit(
+        "crash",
+        T.Crash,
+        {"topology.workers": 2, "topology.acker.executors": 0},
+        on_error=errors.append,
+    )
+    pids = run._workers.pids
+    real_cluster.wait_until(lambda: bool(errors), timeout=20)
+    crash_worker = run.plan.task_to_worker[run.plan.component_tasks["crash"][0]]
+    assert errors[0].component == "__system"
+    assert errors[0].worker == crash_worker
+    assert f"worker {crash_worker} (pid {pids[crash_worker]}) exited unexpectedly with code 7" in (
+        errors[0].error
+    )
+    assert set(run.stats()) == {"flood"}  # the survivors still answer
+    real_cluster.kill("crash")
+    assert not any(_alive(p) for p in pids)
+
+
 def test_workers_exit_when_their_parent_is_killed() -> None:
     env = dict(
         os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])

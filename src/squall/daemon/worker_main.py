@@ -121,6 +121,7 @@ class Worker:
         self.ctl.connect(boot.control_endpoint)
         self.stop = threading.Event()
         self.done = threading.Event()
+        self.parent_gone = threading.Event()
         # From the control thread to the loop thread: [req_id, op, arg].
         self.commands: deque[list[Any]] = deque()
         # From any thread to the control thread: messages for the parent.
@@ -281,7 +282,8 @@ class Worker:
     def close(self) -> None:
         if self.link is not None:
             self.link.close()
-        self.ctl.close()
+        # Pending messages (bye) get a moment to reach the parent, unless it is gone.
+        self.ctl.close(linger=0 if self.parent_gone.is_set() else 2000)
         self.ctx.term()
 
 
@@ -293,7 +295,7 @@ def _stats_dict(stats: Any) -> dict[str, Any]:
     return out
 
 
-def _watch_parent(stop: threading.Event) -> None:
+def _watch_parent(worker: Worker) -> None:
     """Exit when stdin reaches EOF: the parent is gone (or done with us)."""
     # os.read, not sys.stdin: a daemon thread blocked in a buffered reader aborts
     # the interpreter at exit.
@@ -302,7 +304,8 @@ def _watch_parent(stop: threading.Event) -> None:
             pass
     except OSError:
         pass
-    stop.set()
+    worker.parent_gone.set()
+    worker.stop.set()
     # Give the loop a moment to shut the tasks down, then make sure we are gone.
     time.sleep(ORPHAN_GRACE_SECS)
     os._exit(3)
@@ -330,7 +333,7 @@ def main() -> int:
     worker = Worker(boot)
     _setup_logging(boot, worker.outbox)
     threading.Thread(
-        target=_watch_parent, args=(worker.stop,), name="squall-parent-watch", daemon=True
+        target=_watch_parent, args=(worker,), name="squall-parent-watch", daemon=True
     ).start()
     try:
         try:
