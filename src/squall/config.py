@@ -36,6 +36,10 @@ TOPOLOGY_MULTILANG_SERIALIZER: Final = "topology.multilang.serializer"
 TOPOLOGY_STATS_SAMPLE_RATE: Final = "topology.stats.sample.rate"
 # Squall's own keys: how many tuples one executor handles per scheduling step.
 SQUALL_EXECUTOR_BATCH_SIZE: Final = "squall.executor.batch.size"
+# Between worker processes: the largest frame accepted (checked before allocating),
+# and how many tuples a sender may have in flight to one peer beyond what it confirmed.
+SQUALL_TRANSPORT_MAX_FRAME_BYTES: Final = "squall.transport.max.frame.bytes"
+SQUALL_TRANSPORT_WINDOW: Final = "squall.transport.window"
 
 _DEFAULTS: Final[Mapping[str, Any]] = {
     TOPOLOGY_WORKERS: 1,
@@ -58,6 +62,8 @@ _DEFAULTS: Final[Mapping[str, Any]] = {
     TOPOLOGY_MULTILANG_SERIALIZER: "json",
     TOPOLOGY_STATS_SAMPLE_RATE: 1.0,
     SQUALL_EXECUTOR_BATCH_SIZE: 512,
+    SQUALL_TRANSPORT_MAX_FRAME_BYTES: 64 * 1024 * 1024,
+    SQUALL_TRANSPORT_WINDOW: 16384,
 }
 
 # The type every known key must have; ``None`` is allowed where the default is None.
@@ -83,6 +89,8 @@ _TYPES: Final[Mapping[str, tuple[type, ...]]] = {
     TOPOLOGY_MULTILANG_SERIALIZER: (str,),
     TOPOLOGY_STATS_SAMPLE_RATE: (int, float),
     SQUALL_EXECUTOR_BATCH_SIZE: (int,),
+    SQUALL_TRANSPORT_MAX_FRAME_BYTES: (int,),
+    SQUALL_TRANSPORT_WINDOW: (int,),
 }
 
 # Keys whose value, when set, must be a positive number.
@@ -97,6 +105,8 @@ _POSITIVE: Final = frozenset(
         TOPOLOGY_EXECUTOR_RECEIVE_BUFFER_SIZE,
         TOPOLOGY_TRANSFER_BUFFER_SIZE,
         SQUALL_EXECUTOR_BATCH_SIZE,
+        SQUALL_TRANSPORT_MAX_FRAME_BYTES,
+        SQUALL_TRANSPORT_WINDOW,
     }
 )
 

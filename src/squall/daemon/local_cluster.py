@@ -72,6 +72,12 @@ class LocalTopology:
 
     def start(self, active: bool = True) -> None:
         if self.plan.num_workers > 1:
+            if self.clock.simulated:
+                raise ValueError(
+                    f"topology {self.name!r}: simulated time runs in one process; "
+                    f"topology.workers={self.plan.num_workers} needs real time "
+                    "(use LocalCluster() without simulated_time, or topology.workers=1)"
+                )
             from squall.daemon.local_workers import LocalWorkers
 
             self._workers = LocalWorkers(self.name, self.plan, on_error=self._record)
@@ -84,6 +90,13 @@ class LocalTopology:
                 target=self.engine.run, args=(self._stop,), name=f"squall-{self.name}", daemon=True
             )
             self._thread.start()
+
+    @property
+    def worker_pids(self) -> list[int]:
+        """Pids of this topology's worker processes (empty when it runs in-process)."""
+        if self._workers is None:
+            return []
+        return list(self._workers.pids)
 
     @property
     def simulated(self) -> bool:
