@@ -6,6 +6,7 @@ General layout (layers import downward only; see ARCHITECTURE in docs/):
   runtime/        inside one worker: executors, routing, acker ledger, clock, stats
   serialization/  tuple batches <-> bytes (msgpack)
   transport/      bytes between workers (ZeroMQ)
+  multilang/      shell components: other languages over Storm's protocol
   daemon/         processes: local cluster, local workers
   cli/            the ``squall`` command
   testing/        the public test kit
@@ -28,6 +29,7 @@ from squall.api import (
     Tuple,
 )
 from squall.daemon.local_cluster import LocalCluster, LocalTopology
+from squall.multilang import ShellBolt, ShellSpout
 
 __version__ = "0.1.0"
 
@@ -41,6 +43,8 @@ __all__ = [
     "LocalCluster",
     "LocalTopology",
     "ReliableSpout",
+    "ShellBolt",
+    "ShellSpout",
     "Spout",
     "Stream",
     "Topology",

@@ -1,0 +1,265 @@
+"""Multilang framing: Storm's JSON (``<json>\\nend\\n``) and pystorm's msgpack (no end lines).
+
+A codec turns one message into bytes (``encode``) and gives a streaming decoder
+that is fed whatever a pipe read returned and yields whole messages. Decoders
+enforce a size cap, so a child that writes 100 MB without an ``end`` line costs
+at most the cap in memory, and every decoding failure is a :class:`ProtocolError`
+that carries the offending input, truncated for the error report.
+
+>>> codec = JsonCodec()
+>>> codec.encode({"command": "sync"})
+b'{"command":"sync"}\\nend\\n'
+>>> d = codec.decoder(max_bytes=1024)
+>>> out: list = []
+>>> d.feed(b'{"command":"emit","tuple":["a"]}\\nend\\n{"comm', out)
+>>> out
+[{'command': 'emit', 'tuple': ['a']}]
+>>> d.feed(b'and":"sync"}\\nend\\n', out)
+>>> out[-1]
+{'command': 'sync'}
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Protocol
+
+import msgpack
+
+#: Longest excerpt of offending input quoted in an error (the plan asks for <= 1 KiB).
+EXCERPT_BYTES = 1024
+
+
+class ProtocolError(Exception):
+    """The child broke the multilang protocol.
+
+    Attributes:
+        reason: what was wrong, in words.
+        offending: the input at fault, truncated to :data:`EXCERPT_BYTES`.
+    """
+
+    def __init__(self, reason: str, offending: Any = None) -> None:
+        self.reason = reason
+        self.offending = None if offending is None else excerpt(offending)
+        text = reason if self.offending is None else f"{reason}; input: {self.offending}"
+        super().__init__(text)
+
+
+def excerpt(data: Any, limit: int = EXCERPT_BYTES) -> str:
+    """A printable excerpt of ``data``, cut at ``limit`` characters with the total size noted.
+
+    >>> excerpt(b"x" * 5000)[-36:]
+    'xxx...(truncated, 5000 bytes in all)'
+    >>> excerpt({"command": "boom"})
+    "{'command': 'boom'}"
+    """
+    if isinstance(data, bytes | bytearray | memoryview):
+        raw = bytes(data[: limit + 1])
+        text = raw.decode("utf-8", "backslashreplace")
+        size = len(data)
+        unit = "bytes"
+    else:
+        text = repr(data)
+        size = len(text)
+        unit = "characters"
+    if size > limit or len(text) > limit:
+        return f"{text[:limit]}...(truncated, {size} {unit} in all)"
+    return text
+
+
+class Decoder(Protocol):
+    """Streaming decoder: ``feed`` bytes, get whole messages appended to ``out``."""
+
+    def feed(self, data: bytes, out: list[Any]) -> None: ...
+
+    def buffered(self) -> int:
+        """Bytes held that do not yet form a whole message."""
+        ...
+
+
+class Codec(Protocol):
+    """One multilang serializer."""
+
+    name: str
+
+    def encode(self, msg: Any) -> bytes: ...
+
+    def decoder(self, max_bytes: int) -> Decoder: ...
+
+
+# -- JSON (Storm's JsonSerializer) ----------------------------------------------------
+
+_END = b"\nend\n"
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_loads = json.loads
+
+
+class JsonCodec:
+    """Storm's default serializer: UTF-8 JSON, each message followed by a line ``end``."""
+
+    name = "json"
+
+    def encode(self, msg: Any) -> bytes:
+        return (_dumps(msg) + "\nend\n").encode("utf-8")
+
+    def decoder(self, max_bytes: int) -> JsonDecoder:
+        return JsonDecoder(max_bytes)
+
+
+class JsonDecoder:
+    """Accumulates lines until a line equal to ``end``; the lines before it are one message.
+
+    Blank frames (a child that prints empty lines) are skipped, as pystorm does.
+    """
+
+    __slots__ = ("_buf", "_max", "_scan")
+
+    def __init__(self, max_bytes: int) -> None:
+        self._buf = bytearray()
+        self._max = max_bytes
+        # Where the search for the next end line resumes: a long message is scanned
+        # once, not once per read.
+        self._scan = 0
+
+    def buffered(self) -> int:
+        return len(self._buf)
+
+    def feed(self, data: bytes, out: list[Any]) -> None:
+        buf = self._buf
+        buf += data
+        start = 0
+        n = len(buf)
+        while start < n:
+            # The frame ends at the first line that is exactly "end".
+            if buf.startswith(b"end\n", start):
+                frame = b""
+                nxt = start + 4
+            else:
+                i = buf.find(_END, max(start, self._scan))
+                if i < 0:
+                    break
+                frame = bytes(buf[start:i])
+                nxt = i + 5
+            if len(frame) > self._max:
+                del buf[:]
+                raise ProtocolError(
+                    f"message of {len(frame)} bytes is over the {self._max}-byte limit "
+                    "(topology.multilang.max.message.bytes)",
+                    frame,
+                )
+            start = nxt
+            if not frame.strip():
+                continue
+            try:
+                out.append(_loads(frame))
+            except UnicodeDecodeError as e:
+                del buf[:start]
+                raise ProtocolError(f"message is not valid UTF-8 ({e.reason})", frame) from e
+            except ValueError as e:
+                del buf[:start]
+                raise ProtocolError(f"invalid JSON ({e})", frame) from e
+        if start:
+            del buf[:start]
+        self._scan = max(0, len(buf) - 4)
+        if len(buf) > self._max:
+            head = bytes(buf[: EXCERPT_BYTES + 1])
+            size = len(buf)
+            del buf[:]
+            self._scan = 0
+            raise ProtocolError(
+                f"{size} bytes arrived without an 'end' line, over the {self._max}-byte "
+                "message limit (topology.multilang.max.message.bytes)",
+                head + (b"" if size <= EXCERPT_BYTES else b"..."),
+            )
+
+
+# -- msgpack (pystorm's MsgpackSerializer) --------------------------------------------
+
+
+class MsgpackCodec:
+    """pystorm's msgpack serializer: one msgpack object per message, no end lines."""
+
+    name = "msgpack"
+
+    def __init__(self) -> None:
+        self._pack = msgpack.Packer(use_bin_type=True).pack
+
+    def encode(self, msg: Any) -> bytes:
+        return self._pack(msg)  # type: ignore[no-any-return]
+
+    def decoder(self, max_bytes: int) -> MsgpackDecoder:
+        return MsgpackDecoder(max_bytes)
+
+
+class MsgpackDecoder:
+    """A streaming ``msgpack.Unpacker`` whose buffer is capped at ``max_bytes``."""
+
+    __slots__ = ("_max", "_unpacker")
+
+    def __init__(self, max_bytes: int) -> None:
+        self._max = max_bytes
+        self._unpacker = msgpack.Unpacker(raw=False, max_buffer_size=max_bytes)
+
+    def buffered(self) -> int:
+        # The Unpacker does not expose its fill level; report "something" conservatively.
+        return 0
+
+    def feed(self, data: bytes, out: list[Any]) -> None:
+        up = self._unpacker
+        try:
+            up.feed(data)
+        except msgpack.BufferFull as e:
+            self._unpacker = msgpack.Unpacker(raw=False, max_buffer_size=self._max)
+            raise ProtocolError(
+                f"a message is over the {self._max}-byte limit "
+                "(topology.multilang.max.message.bytes)",
+                data,
+            ) from e
+        try:
+            out.extend(up)
+        except UnicodeDecodeError as e:
+            self._unpacker = msgpack.Unpacker(raw=False, max_buffer_size=self._max)
+            raise ProtocolError(f"a string is not valid UTF-8 ({e.reason})", data) from e
+        except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as e:
+            self._unpacker = msgpack.Unpacker(raw=False, max_buffer_size=self._max)
+            raise ProtocolError(f"invalid msgpack ({type(e).__name__}: {e})", data) from e
+
+
+_ALIASES = {
+    "json": "json",
+    "org.apache.storm.multilang.JsonSerializer": "json",
+    "msgpack": "msgpack",
+    "pystorm.serializers.msgpack_serializer.MsgpackSerializer": "msgpack",
+}
+
+
+def codec_for(name: str) -> Codec:
+    """The codec called ``name`` (``json``, ``msgpack``, or Storm's/pystorm's class names).
+
+    >>> codec_for("org.apache.storm.multilang.JsonSerializer").name
+    'json'
+    >>> codec_for("yaml")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown multilang serializer 'yaml'; use 'json' or 'msgpack'
+    """
+    kind = _ALIASES.get(name)
+    if kind == "json":
+        return JsonCodec()
+    if kind == "msgpack":
+        return MsgpackCodec()
+    raise ValueError(f"unknown multilang serializer {name!r}; use 'json' or 'msgpack'")
+
+
+__all__ = [
+    "EXCERPT_BYTES",
+    "Codec",
+    "Decoder",
+    "JsonCodec",
+    "JsonDecoder",
+    "MsgpackCodec",
+    "MsgpackDecoder",
+    "ProtocolError",
+    "codec_for",
+    "excerpt",
+]
