@@ -289,6 +289,35 @@ xor_into(PyObject *pending, PyObject *root, unsigned long long x)
     return rc;
 }
 
+/* make_values_many(cls, seqs) -> [make_values(cls, s) for s in seqs] */
+static PyObject *
+make_values_many(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyTypeObject *cls;
+    PyObject *seqs, *out;
+    Py_ssize_t i, n;
+    if (nargs != 2 || !PyType_Check(args[0]) ||
+        !PyType_IsSubtype((PyTypeObject *)args[0], &PyTuple_Type) || !PyList_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "make_values_many(tuple_subclass, list)");
+        return NULL;
+    }
+    cls = (PyTypeObject *)args[0];
+    seqs = args[1];
+    n = PyList_GET_SIZE(seqs);
+    out = PyList_New(n);
+    if (out == NULL)
+        return NULL;
+    for (i = 0; i < n; i++) {
+        PyObject *v = new_values(cls, PyList_GET_ITEM(seqs, i));
+        if (v == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, i, v);
+    }
+    return out;
+}
+
 /* ---------------------------------------------------------- SelfDescriptor */
 
 typedef struct {
@@ -788,6 +817,8 @@ error:
 static PyMethodDef methods[] = {
     {"make_values", (PyCFunction)(void (*)(void))make_values, METH_FASTCALL,
      "make_values(cls, seq): an instance of tuple subclass cls holding seq's items."},
+    {"make_values_many", (PyCFunction)(void (*)(void))make_values_many, METH_FASTCALL,
+     "make_values_many(cls, seqs): [make_values(cls, s) for s in seqs]."},
     {"run_unanchored", (PyCFunction)(void (*)(void))run_unanchored, METH_FASTCALL,
      "run_unanchored(process, vals, on_error): the acking-off bolt loop."},
     {"run_anchored", (PyCFunction)(void (*)(void))run_anchored, METH_FASTCALL,

@@ -28,6 +28,14 @@ def _pick(name: str, default: Any) -> Any:
 
 AVAILABLE: bool = _mod is not None
 make_values: Any = _pick("make_values", tuple.__new__)
+
+
+def _make_values_many(cls: Any, seqs: list[Any]) -> list[Any]:
+    new = tuple.__new__
+    return [new(cls, s) for s in seqs]
+
+
+make_values_many: Any = _pick("make_values_many", _make_values_many)
 SelfDescriptor: Any = _pick("SelfDescriptor", None)
 RouteBase: Any = _mod.RouteBase if _mod is not None else object
 Emitter: Any = _pick("Emitter", None)

@@ -30,6 +30,7 @@ from typing import Any, Final
 
 import msgpack
 
+from squall import speedups
 from squall.api.topology import TopologyDef
 from squall.api.tuple import ValuesTuple, values_class
 
@@ -47,6 +48,7 @@ DEFAULT_MAX_FRAME_BYTES: Final = 64 * 1024 * 1024
 _MSGPACK_TYPES = "None, bool, int (64-bit), float, str, bytes, and lists, tuples and dicts of them"
 
 _new_tuple = tuple.__new__
+_make_many = speedups.make_values_many
 
 
 class SerializationError(ValueError):
@@ -323,7 +325,7 @@ class BatchDecoder:
                     )
                 cls = info.cls(src)
                 try:
-                    values = [_new_tuple(cls, v) for v in vals]
+                    values = _make_many(cls, vals)
                 except TypeError as err:
                     raise BatchDecodeError(
                         f"entry {i} ({comp!r}:{stream!r}): a tuple is not a list of values"
