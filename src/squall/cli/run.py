@@ -18,6 +18,7 @@ Exit codes (documented in ``docs/cli.md``):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import math
 import os
@@ -44,6 +45,7 @@ from squall.cli.display import (
     summary_lines,
     suppressed_line,
 )
+from squall.cli.drpc import local_endpoint
 from squall.cli.loader import TopologyLoadError, load_topology
 from squall.config import ConfigError
 from squall.daemon.local_cluster import LocalCluster, LocalTopology
@@ -354,8 +356,10 @@ def _run(args: argparse.Namespace, console: Console, signals: _Signals) -> int:
         return _report_failure(console, "bad config", e, args.verbose)
     monitor = _Monitor(console, throttle)
 
-    with LocalCluster() as cluster:
+    with LocalCluster() as cluster, contextlib.ExitStack() as stack:
         try:
+            # A topology with DRPC spouts gets a DRPC server while it runs.
+            conf.update(stack.enter_context(local_endpoint(definition, effective, console.message)))
             run = cluster.submit(name, definition, conf, on_error=monitor.on_error)
         except Exception as e:
             # An initialize() that raised was reported with its traceback already.

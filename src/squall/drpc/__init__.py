@@ -15,6 +15,7 @@ client. Storm's HTTP interface is kept: ``GET /drpc/<function>/<args>``,
 """
 
 from squall.drpc.batch import BatchBolt
+from squall.drpc.client import DRPCClient
 from squall.drpc.coordinated import COORDINATED_STREAM, CoordinatedBolt
 from squall.drpc.errors import (
     DRPCAuthorizationError,
@@ -32,6 +33,7 @@ from squall.drpc.linear import (
 )
 from squall.drpc.local import LocalDRPC
 from squall.drpc.return_results import ReturnResults
+from squall.drpc.server import DRPCServer
 from squall.drpc.service import DRPCRequest, DRPCService
 from squall.drpc.spout import DRPCSpout
 
@@ -40,11 +42,13 @@ __all__ = [
     "BatchBolt",
     "CoordinatedBolt",
     "DRPCAuthorizationError",
+    "DRPCClient",
     "DRPCConnectionError",
     "DRPCError",
     "DRPCErrorType",
     "DRPCExecutionError",
     "DRPCRequest",
+    "DRPCServer",
     "DRPCService",
     "DRPCSpout",
     "DRPCTopology",
