@@ -84,6 +84,9 @@ HEARTBEAT_SECS = 1.0
 RESOURCE_DIR = "topology.multilang.resource.dir"
 
 _CHECK_SECS = 0.1
+# A bolt writes queued tuples to the pipe every this many (and on every engine pass).
+_FLUSH_EVERY = 64
+_IDLE_NEXT_SECS = 0.001
 _SQUALL_DIR = str(Path(__file__).resolve().parents[1])
 
 _STARTING = 0
@@ -477,9 +480,13 @@ class ShellBolt(_Shell, Bolt):
         cwd: working directory; defaults to the topology's resource directory.
         env: extra environment variables (``PATH`` is appended, as in Storm).
 
-    At most ``topology.shellbolt.max.pending`` tuples are in the child at once;
-    the rest wait in the host and count towards this executor's queue, so the
-    upstream backs off instead of memory growing.
+    As in Storm, ``topology.shellbolt.max.pending`` bounds the queue of tuples
+    waiting to be written to the child (the pipe itself holds what the child has
+    not read yet). Tuples beyond it wait in the host and count towards this
+    executor's queue, so the upstream backs off instead of memory growing. The
+    number of tuples the child holds unacked is not bounded here (a batching
+    bolt holds many until its next tick); the spout's
+    ``topology.max.spout.pending`` bounds it.
     """
 
     auto_anchor = False
@@ -515,7 +522,7 @@ class ShellBolt(_Shell, Bolt):
     def process(self, tup: Tuple) -> None:
         self._next_id += 1
         tid = str(self._next_id)
-        if self._state == _READY and len(self._inputs) < self._max_pending and not self._overflow:
+        if self._state == _READY and not self._overflow and len(self._out) < self._max_pending:
             self._send_tuple(tid, tup)
         else:
             self._overflow.append((tid, tup))
@@ -547,7 +554,7 @@ class ShellBolt(_Shell, Bolt):
             return
         self._inputs[tid] = tup
         self._out.append(data)
-        if len(self._out) >= 64:
+        if len(self._out) >= _FLUSH_EVERY:
             self._flush()
 
     def _flush(self) -> None:
@@ -555,17 +562,24 @@ class ShellBolt(_Shell, Bolt):
         if p is None:
             return
         if self._ids_out:
-            # Task-id replies go before queued tuples (Storm's ShellBoltMessageQueue).
+            # Task-id replies (and heartbeats) go before queued tuples, and even when
+            # the queue is full (Storm's ShellBoltMessageQueue).
             p.write(b"".join(self._ids_out))
             self._ids_out.clear()
-        if self._out:
+        elif p.pending_out:
+            p.flush()
+        # Tuples move from the bounded queue into the pipe only while it takes them.
+        if self._out and not p.pending_out:
             p.write(b"".join(self._out))
             self._out.clear()
 
     def squall_pending(self) -> bool:
         if self._out or self._ids_out:
             self._flush()
-        return super().squall_pending()
+        busy = super().squall_pending()
+        return busy or (
+            bool(self._overflow) and self._state == _READY and len(self._out) < self._max_pending
+        )
 
     def on_ready(self) -> None:
         self._hb_last = time.monotonic()
@@ -579,13 +593,14 @@ class ShellBolt(_Shell, Bolt):
         ov = self._overflow
         if not ov or self._state != _READY:
             return
-        room = self._max_pending - len(self._inputs)
-        ex = self._executor
+        out = self._out
+        limit = self._max_pending
         n = 0
-        while ov and n < room:
+        while ov and len(out) < limit:
             tid, tup = ov.popleft()
             self._send_tuple(tid, tup)
             n += 1
+        ex = self._executor
         if ex is not None:
             ex.queued -= n
 
@@ -708,11 +723,15 @@ class ShellSpout(_Shell, Spout):
         super().__init__(command, script, **kwargs)
         self._cmds: deque[dict[str, Any]] = deque()
         self._awaiting: float | None = None
-        self._next_queued = False
+        self._sent: str = ""
+        self._emits = 0
+        self._idle_until = 0.0
         self._active = False
 
     def next_tuple(self) -> None:
         if self._state == _READY and self._awaiting is None and not self._cmds:
+            if self._idle_until and time.monotonic() < self._idle_until:
+                return
             self._cmds.append(spout_command("next"))
             self._pump()
 
@@ -739,7 +758,10 @@ class ShellSpout(_Shell, Spout):
 
     def _pump(self) -> None:
         if self._awaiting is None and self._cmds and self._state == _READY:
-            self.send(self._cmds.popleft())
+            cmd = self._cmds.popleft()
+            self.send(cmd)
+            self._sent = cmd["command"]
+            self._emits = 0
             self._awaiting = time.monotonic()
 
     def on_ready(self) -> None:
@@ -762,9 +784,12 @@ class ShellSpout(_Shell, Spout):
 
     def apply(self, msgs: list[Any]) -> int:
         emit = self.emit
+        done = 0
         for m in msgs:
             cmd = m.get("command") if type(m) is dict else None
             if cmd == "emit":
+                done += 1
+                self._emits += 1
                 values, stream, task, need = emit_fields(m)
                 want = need and task is None
                 try:
@@ -781,6 +806,10 @@ class ShellSpout(_Shell, Spout):
                     self.send(ids or [])
             elif cmd == "sync":
                 self._awaiting = None
+                # Storm's spout wait: a "next" that emitted nothing is not repeated for
+                # a millisecond, so an idle child is not spun in a tight loop.
+                idle = self._sent == "next" and self._emits == 0
+                self._idle_until = time.monotonic() + _IDLE_NEXT_SECS if idle else 0.0
             elif cmd == "log":
                 self._log(m)
             elif cmd == "error":
@@ -801,7 +830,8 @@ class ShellSpout(_Shell, Spout):
                     "metrics)",
                     m,
                 )
-        return len(msgs)
+        # Only emits count as work: a sync alone lets the engine idle.
+        return done
 
 
 __all__ = [

@@ -1,0 +1,496 @@
+"""Squall's own multilang client: runs a Squall ``Bolt``/``Spout`` class in a child process.
+
+The child speaks the same protocol as any other (storm-spec.md §2), so the host
+side is a plain :class:`~squall.multilang.shell.ShellBolt`/``ShellSpout``. What
+it adds, negotiated in the handshake under the ``"squall"`` key so that plain
+protocol children are unaffected:
+
+* ``init``: the component's constructor arguments and its full
+  :class:`~squall.api.context.TopologyContext`, pickled (the pipe is local and
+  both ends are this program; nothing from a socket is unpickled);
+* ``batch``: many tuples per message each way (``{"b": [...]}``), which is what
+  makes an isolated component cost little more than an in-process one;
+* msgpack with pickled extension values, so tuples may hold any Python value,
+  as they may in process.
+
+Semantics match the in-process engine: emits are checked against the declared
+streams (an :class:`~squall.api.errors.EmitError` is raised in user code),
+``auto_anchor``/``auto_ack``/``auto_fail`` behave the same, an exception in
+``process`` is reported and fails the tuple without ending the child, and
+``FailedError`` fails it quietly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import pickle
+import sys
+import traceback
+from collections import deque
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import msgpack
+
+from squall.api.component import Bolt, Component, Spout
+from squall.api.context import TopologyContext
+from squall.api.errors import EmitError, FailedError
+from squall.api.ids import DEFAULT_STREAM, HEARTBEAT_STREAM, SYSTEM_COMPONENT, TICK_STREAM
+from squall.api.tuple import Tuple, ValuesTuple, values_class
+from squall.multilang.codec import JsonCodec, ProtocolError
+from squall.multilang.protocol import EXTENSION_KEY
+
+#: msgpack extension code for a pickled Python value (adapter <-> Squall host only).
+PICKLE_EXT = 42
+
+
+def pack_default(obj: Any) -> Any:
+    """msgpack ``default``: values msgpack cannot represent travel pickled."""
+    return msgpack.ExtType(PICKLE_EXT, pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def ext_hook(code: int, data: bytes) -> Any:
+    if code == PICKLE_EXT:
+        return pickle.loads(data)
+    return msgpack.ExtType(code, data)
+
+
+class PickleMsgpackCodec:
+    """msgpack framing (pystorm's) whose unknown values travel pickled: Squall host <-> adapter."""
+
+    name = "msgpack"
+
+    def __init__(self) -> None:
+        self._pack = msgpack.Packer(use_bin_type=True, default=pack_default).pack
+
+    def encode(self, msg: Any) -> bytes:
+        return self._pack(msg)  # type: ignore[no-any-return]
+
+    def decoder(self, max_bytes: int) -> _PickleDecoder:
+        return _PickleDecoder(max_bytes)
+
+
+class _PickleDecoder:
+    __slots__ = ("_max", "_unpacker")
+
+    def __init__(self, max_bytes: int) -> None:
+        self._max = max_bytes
+        self._unpacker = self._new()
+
+    def _new(self) -> Any:
+        return msgpack.Unpacker(
+            raw=False, max_buffer_size=self._max, ext_hook=ext_hook, strict_map_key=False
+        )
+
+    def buffered(self) -> int:
+        return 0
+
+    def feed(self, data: bytes, out: list[Any]) -> None:
+        up = self._unpacker
+        try:
+            up.feed(data)
+            out.extend(up)
+        except msgpack.BufferFull as e:
+            self._unpacker = self._new()
+            raise ProtocolError(f"a message is over the {self._max}-byte limit", data) from e
+        except Exception as e:
+            self._unpacker = self._new()
+            raise ProtocolError(f"invalid message ({type(e).__name__}: {e})", data) from e
+
+
+class _Pipe:
+    """Blocking stdin/stdout for the child, with a read-ahead queue of whole messages."""
+
+    def __init__(self, serializer: str) -> None:
+        self.codec: Any = PickleMsgpackCodec() if serializer == "msgpack" else JsonCodec()
+        self.decoder = self.codec.decoder(1 << 30)
+        self.queue: deque[Any] = deque()
+        self.out: list[bytes] = []
+        self.in_fd = sys.stdin.fileno()
+        self.out_fd = os.dup(sys.stdout.fileno())
+        # print() in user code must not corrupt the protocol: stdout now goes to stderr.
+        os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+
+    def fill(self) -> None:
+        """Block until at least one whole message is queued."""
+        while not self.queue:
+            data = os.read(self.in_fd, 1 << 16)
+            if not data:
+                raise SystemExit(2)  # the host went away (pystorm exits with 2 too)
+            msgs: list[Any] = []
+            self.decoder.feed(data, msgs)
+            self.queue.extend(msgs)
+
+    def read(self) -> Any:
+        self.fill()
+        return self.queue.popleft()
+
+    def send(self, msg: Any) -> None:
+        self.out.append(self.codec.encode(msg))
+
+    def flush(self) -> None:
+        if not self.out:
+            return
+        data = b"".join(self.out)
+        self.out.clear()
+        view = memoryview(data)
+        while view:
+            n = os.write(self.out_fd, view)
+            view = view[n:]
+
+    def read_task_ids(self) -> list[int]:
+        """Wait for the task-id reply to an emit; other messages keep their turn."""
+        self.flush()
+        held: list[Any] = []
+        try:
+            while True:
+                msg = self.read()
+                if isinstance(msg, list):
+                    return msg
+                held.append(msg)
+        finally:
+            self.queue.extendleft(reversed(held))
+
+
+class _RemoteTuple(Tuple):
+    """A tuple received from the host: values plus the host's id for it."""
+
+    __slots__ = ("_id", "done", "values")
+
+    values: ValuesTuple
+
+    def __init__(self, tid: Any, values: ValuesTuple) -> None:
+        self._id = tid
+        self.values = values
+        self.done = False
+
+    @property
+    def id(self) -> str:
+        return str(self._id)
+
+    @property
+    def component(self) -> str:
+        return str(self.values.component)
+
+    @property
+    def stream(self) -> str:
+        return str(self.values.stream)
+
+    @property
+    def task(self) -> int:
+        return int(self.values.task)
+
+    def __repr__(self) -> str:
+        return f"Tuple({self.values!r}, id={self._id!r})"
+
+
+class _LogForwarder(logging.Handler):
+    """Python logging in the child becomes multilang ``log`` commands."""
+
+    def __init__(self, pipe: _Pipe) -> None:
+        super().__init__()
+        self.pipe = pipe
+
+    def emit(self, record: logging.LogRecord) -> None:
+        lvl = record.levelno
+        level = 4 if lvl >= 40 else 3 if lvl >= 30 else 2 if lvl >= 20 else 1 if lvl >= 10 else 0
+        with contextlib.suppress(Exception):
+            self.pipe.send({"command": "log", "msg": self.format(record), "level": level})
+
+
+class _Collector:
+    """The collector a Squall component sees in the child: protocol commands to the host."""
+
+    def __init__(self, pipe: _Pipe, context: TopologyContext, component: Component) -> None:
+        self.pipe = pipe
+        self.context = context
+        self.fields = {s: tuple(f) for s, f in context.output_fields.items()}
+        self.name = context.component_id
+        self.task = context.task_id
+        self.current: _RemoteTuple | None = None
+        cls = type(component)
+        self.auto_anchor = bool(getattr(cls, "auto_anchor", True))
+
+    def _check(self, tup: Sequence[Any], stream: str | None) -> tuple[list[Any], str]:
+        s = stream or DEFAULT_STREAM
+        fields = self.fields.get(s)
+        if fields is None:
+            declared = ", ".join(sorted(self.fields)) or "none"
+            raise EmitError(
+                f"component {self.name!r} task {self.task}: emit to undeclared stream {s!r} "
+                f"(declared: {declared})"
+            )
+        if isinstance(tup, str | bytes) or not hasattr(tup, "__len__"):
+            raise EmitError(
+                f"component {self.name!r} task {self.task}: emit expects a list of values for "
+                f"stream {s!r}, got {type(tup).__name__}"
+            )
+        values = list(tup)
+        if len(values) != len(fields):
+            raise EmitError(
+                f"component {self.name!r} task {self.task}: stream {s!r} declares "
+                f"{len(fields)} field(s) {list(fields)} but the emitted tuple has {len(values)}"
+            )
+        return values, s
+
+    def _send_emit(self, msg: dict[str, Any], need: bool, direct: int | None) -> list[int] | None:
+        if direct is not None:
+            msg["task"] = direct
+        if need and direct is None:
+            self.pipe.send(msg)
+            return self.pipe.read_task_ids()
+        msg["need_task_ids"] = False
+        self.pipe.send(msg)
+        return [direct] if need and direct is not None else None
+
+    def report_error(self, error: BaseException) -> None:
+        text = "".join(traceback.format_exception(error))
+        self.pipe.send({"command": "error", "msg": text})
+
+    def report_metric(self, name: str, value: Any) -> None:
+        self.pipe.send({"command": "metrics", "name": name, "params": value})
+
+
+class _BoltCollector(_Collector):
+    def emit(
+        self,
+        tup: Sequence[Any],
+        stream: str | None = None,
+        anchors: Sequence[Tuple] | None = None,
+        direct_task: int | None = None,
+        need_task_ids: bool = False,
+    ) -> list[int] | None:
+        values, s = self._check(tup, stream)
+        if anchors is None:
+            cur = self.current
+            ids = [cur._id] if (self.auto_anchor and cur is not None) else []
+        else:
+            if isinstance(anchors, Tuple):
+                anchors = [anchors]
+            ids = []
+            for a in anchors:
+                if isinstance(a, _RemoteTuple):
+                    if a.done:
+                        raise EmitError(
+                            f"component {self.name!r} task {self.task}: emit anchored to a "
+                            f"tuple that was already acked or failed ({a!r})"
+                        )
+                    ids.append(a._id)
+        msg: dict[str, Any] = {"command": "emit", "tuple": values, "anchors": ids}
+        if s != DEFAULT_STREAM:
+            msg["stream"] = s
+        return self._send_emit(msg, need_task_ids, direct_task)
+
+    def ack(self, tup: Tuple) -> None:
+        if isinstance(tup, _RemoteTuple) and not tup.done:
+            tup.done = True
+            self.pipe.send({"command": "ack", "id": tup._id})
+
+    def fail(self, tup: Tuple) -> None:
+        if isinstance(tup, _RemoteTuple) and not tup.done:
+            tup.done = True
+            self.pipe.send({"command": "fail", "id": tup._id})
+
+    def reset_timeout(self, tup: Tuple) -> None:
+        """Not in Storm's multilang protocol: a no-op out of process."""
+
+
+class _SpoutCollector(_Collector):
+    def emit(
+        self,
+        tup: Sequence[Any],
+        tup_id: Any = None,
+        stream: str | None = None,
+        direct_task: int | None = None,
+        need_task_ids: bool = False,
+    ) -> list[int] | None:
+        values, s = self._check(tup, stream)
+        msg: dict[str, Any] = {"command": "emit", "tuple": values}
+        if tup_id is not None:
+            msg["id"] = tup_id
+        if s != DEFAULT_STREAM:
+            msg["stream"] = s
+        return self._send_emit(msg, need_task_ids, direct_task)
+
+
+def _hashable(x: Any) -> Any:
+    """Message ids come back as lists where they left as tuples: make them hashable again."""
+    if isinstance(x, list):
+        return tuple(_hashable(v) for v in x)
+    return x
+
+
+def _context_from_storm(ctx: Mapping[str, Any], topology: str) -> TopologyContext:
+    """A TopologyContext from Storm's context JSON (when the host sent no pickled one)."""
+    from squall.api.grouping import GroupingSpec
+    from squall.api.topology import GlobalStreamId
+
+    t2c = {int(k): v for k, v in ctx.get("task->component", {}).items()}
+    tasks: dict[str, list[int]] = {}
+    for t, c in sorted(t2c.items()):
+        tasks.setdefault(c, []).append(t)
+    sources = {
+        GlobalStreamId(c, s): GroupingSpec(str(g.get("type", "shuffle")).lower())
+        for c, streams in ctx.get("source->stream->grouping", {}).items()
+        for s, g in streams.items()
+    }
+    stream_fields = {
+        c: {s: tuple(f) for s, f in streams.items()}
+        for c, streams in ctx.get("source->stream->fields", {}).items()
+    }
+    outputs = {s: tuple(f) for s, f in ctx.get("stream->outputfields", {}).items()}
+    comp = str(ctx.get("componentid") or t2c.get(int(ctx["taskid"]), ""))
+    stream_fields[comp] = outputs
+    return TopologyContext(
+        topology_name=topology,
+        task_id=int(ctx["taskid"]),
+        component_id=comp,
+        task_to_component=t2c,
+        component_tasks={c: tuple(ts) for c, ts in tasks.items()},
+        sources=sources,
+        targets={},
+        output_fields=outputs,
+        stream_fields=stream_fields,
+    )
+
+
+def run_component(cls: type[Component], serializer: str = "msgpack") -> int:
+    """Run ``cls`` as a multilang child on this process's stdin/stdout until the host leaves."""
+    pipe = _Pipe(serializer)
+    try:
+        return _run(cls, pipe)
+    except SystemExit as e:
+        return int(e.code or 0)
+    finally:
+        with contextlib.suppress(OSError):
+            pipe.flush()
+
+
+def _run(cls: type[Component], pipe: _Pipe) -> int:
+    hs = pipe.read()
+    offered = hs.get(EXTENSION_KEY) or {}
+    conf: dict[str, Any] = dict(hs.get("conf") or {})
+    init = offered.get("init")
+    kwargs: dict[str, Any] = {}
+    context: TopologyContext
+    if isinstance(init, bytes):
+        kwargs, context = pickle.loads(init)
+    else:
+        context = _context_from_storm(hs["context"], str(conf.get("topology.name", "")))
+    pid = os.getpid()
+    with contextlib.suppress(OSError):
+        open(os.path.join(hs["pidDir"], str(pid)), "w").close()
+    accepted = {"batch": True} if offered.get("batch") else {}
+    reply: dict[str, Any] = {"pid": pid}
+    if accepted:
+        reply[EXTENSION_KEY] = accepted
+    pipe.send(reply)
+    pipe.flush()
+
+    component = cls(**kwargs)
+    logger = logging.getLogger(f"squall.{context.topology_name}.{context.component_id}")
+    logger.propagate = False
+    handler = _LogForwarder(pipe)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if conf.get("topology.debug") else logging.INFO)
+    component.logger = logger
+    component.conf = conf
+    component.context = context
+    if isinstance(component, Bolt):
+        bc = _BoltCollector(pipe, context, component)
+        component._collector = bc
+        component.initialize(conf, context)
+        pipe.flush()
+        _bolt_loop(component, bc, pipe, bool(accepted))
+    elif isinstance(component, Spout):
+        sc = _SpoutCollector(pipe, context, component)
+        component._collector = sc
+        component.initialize(conf, context)
+        pipe.flush()
+        _spout_loop(component, sc, pipe)
+    else:  # pragma: no cover - run.py only calls this for Bolt/Spout subclasses
+        raise TypeError(f"{cls!r} is neither a Bolt nor a Spout")
+    return 0
+
+
+def _bolt_loop(bolt: Bolt, col: _BoltCollector, pipe: _Pipe, batch: bool) -> None:
+    cls = type(bolt)
+    auto_ack = bool(getattr(cls, "auto_ack", True))
+    auto_fail = bool(getattr(cls, "auto_fail", True))
+    fields_of: dict[tuple[Any, Any], tuple[str, ...]] = {}
+    for c, streams in col.context.stream_fields.items():
+        for s, f in streams.items():
+            fields_of[(c, s)] = tuple(f)
+    classes: dict[tuple[Any, Any, Any], Any] = {}
+    process = bolt.process
+    queue = pipe.queue
+    while True:
+        pipe.fill()
+        while queue:
+            msg = queue.popleft()
+            if isinstance(msg, list):
+                continue  # a stale task-id reply
+            rows = msg.get("b") if batch else None
+            if rows is None:
+                rows = [(msg["id"], msg["comp"], msg["stream"], msg["task"], msg["tuple"])]
+            for tid, comp, stream, task, values in rows:
+                if task == -1 and stream == HEARTBEAT_STREAM:
+                    pipe.send({"command": "sync"})
+                    continue
+                key = (comp, stream, task)
+                vcls = classes.get(key)
+                if vcls is None:
+                    names = fields_of.get((comp, stream))
+                    if names is None:
+                        names = ("rate_secs",) if stream == TICK_STREAM else ()
+                    vcls = classes[key] = values_class(comp or "", stream, names, task)
+                t = _RemoteTuple(tid, vcls.make(values))
+                col.current = t
+                try:
+                    if comp == SYSTEM_COMPONENT and stream == TICK_STREAM:
+                        bolt.process_tick(t)
+                        col.ack(t)
+                        continue
+                    process(t)
+                except FailedError:
+                    col.fail(t)
+                    continue
+                except Exception as e:
+                    col.report_error(e)
+                    if auto_fail:
+                        col.fail(t)
+                    continue
+                finally:
+                    col.current = None
+                if auto_ack:
+                    col.ack(t)
+        pipe.flush()
+
+
+def _spout_loop(spout: Spout, col: _SpoutCollector, pipe: _Pipe) -> None:
+    while True:
+        msg = pipe.read()
+        if isinstance(msg, list):
+            continue
+        cmd = msg.get("command")
+        try:
+            if cmd == "next":
+                spout.next_tuple()
+            elif cmd == "ack":
+                spout.ack(_hashable(msg.get("id")))
+            elif cmd == "fail":
+                spout.fail(_hashable(msg.get("id")))
+            elif cmd == "activate":
+                spout.activate()
+            elif cmd == "deactivate":
+                spout.deactivate()
+        except Exception as e:
+            col.report_error(e)
+        pipe.send({"command": "sync"})
+        pipe.flush()
+
+
+__all__ = ["PICKLE_EXT", "PickleMsgpackCodec", "ext_hook", "pack_default", "run_component"]
