@@ -36,6 +36,9 @@ TOPOLOGY_MULTILANG_SERIALIZER: Final = "topology.multilang.serializer"
 TOPOLOGY_STATS_SAMPLE_RATE: Final = "topology.stats.sample.rate"
 # Squall's own keys: how many tuples one executor handles per scheduling step.
 SQUALL_EXECUTOR_BATCH_SIZE: Final = "squall.executor.batch.size"
+# Upstream executors pause once an inbox holds this many tuples (a scheduling
+# threshold below the hard topology.executor.receive.buffer.size; 0 = use that).
+SQUALL_EXECUTOR_RUN_LIMIT: Final = "squall.executor.run.limit"
 # Between worker processes: the largest frame accepted (checked before allocating),
 # and how many tuples a sender may have in flight to one peer beyond what it confirmed.
 SQUALL_TRANSPORT_MAX_FRAME_BYTES: Final = "squall.transport.max.frame.bytes"
@@ -62,6 +65,7 @@ _DEFAULTS: Final[Mapping[str, Any]] = {
     TOPOLOGY_MULTILANG_SERIALIZER: "json",
     TOPOLOGY_STATS_SAMPLE_RATE: 1.0,
     SQUALL_EXECUTOR_BATCH_SIZE: 512,
+    SQUALL_EXECUTOR_RUN_LIMIT: 1024,
     SQUALL_TRANSPORT_MAX_FRAME_BYTES: 64 * 1024 * 1024,
     SQUALL_TRANSPORT_WINDOW: 16384,
 }
@@ -89,6 +93,7 @@ _TYPES: Final[Mapping[str, tuple[type, ...]]] = {
     TOPOLOGY_MULTILANG_SERIALIZER: (str,),
     TOPOLOGY_STATS_SAMPLE_RATE: (int, float),
     SQUALL_EXECUTOR_BATCH_SIZE: (int,),
+    SQUALL_EXECUTOR_RUN_LIMIT: (int,),
     SQUALL_TRANSPORT_MAX_FRAME_BYTES: (int,),
     SQUALL_TRANSPORT_WINDOW: (int,),
 }

@@ -17,6 +17,7 @@ True
 
 from __future__ import annotations
 
+import collections
 import keyword
 from abc import ABCMeta
 from collections.abc import Iterable, Sequence
@@ -133,6 +134,15 @@ if speedups.AckedTuple is not None:
     AckedTuple = speedups.AckedTuple  # type: ignore[misc]
     Tuple.register(AckedTuple)
 
+
+def _itemgetter_property(index: int, doc: str) -> Any:
+    return property(itemgetter(index), doc=doc)
+
+
+# namedtuple's own field descriptor (C, faster than property(itemgetter)); it is a
+# private name of the standard library, so fall back if it ever goes away.
+_field: Any = getattr(collections, "_tuplegetter", _itemgetter_property)
+
 _CLASSES: dict[tuple[str, str, tuple[str, ...], int], type[ValuesTuple]] = {}
 
 
@@ -163,7 +173,7 @@ def values_class(
             and f not in reserved
             and not f.startswith("_")
         ):
-            ns[f] = property(itemgetter(i), doc=f"field {f!r}")
+            ns[f] = _field(i, f"field {f!r}")
     cls = type(f"Values[{component}:{stream}@{task}]", (ValuesTuple,), ns)
     _CLASSES[key] = cls
     return cls

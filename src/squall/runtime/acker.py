@@ -113,7 +113,7 @@ class AckerLedger:
                         break
                 else:
                     e = _Entry(now())
-                    newest[root] = e
+                    self._pending.add_new(root, e)
             if op == OP_ACK:
                 e.val ^= val
             elif op == OP_INIT:
@@ -122,10 +122,8 @@ class AckerLedger:
             elif op == OP_FAIL:
                 e.failed = True
             else:
-                # reset: refresh the entry's bucket (RotatingMap.put semantics)
-                for b in older:
-                    b.pop(root, None)
-                newest[root] = e
+                # reset: refresh the entry's bucket
+                self._pending.put(root, e)
             st = e.spout_task
             if st < 0:
                 continue

@@ -14,6 +14,7 @@ batches; the engine never touches sockets itself.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
@@ -43,7 +44,7 @@ from squall.runtime.executor import (
 from squall.runtime.grouper import make_grouper
 from squall.runtime.messages import ACKER, DATA, OP_ACK, OP_FAIL, OP_RESET, SPOUT_ACK, TICK
 from squall.runtime.plan import TopologyPlan, component_conf
-from squall.runtime.stats import ComponentStats, ErrorReport
+from squall.runtime.stats import ComponentStats, ErrorReport, ExecutorSnapshot
 
 log = logging.getLogger("squall.runtime")
 
@@ -189,6 +190,10 @@ class Engine:
                     if not isinstance(instance, Bolt):
                         raise TypeError(f"component {ex.component!r} is declared a bolt")
                     ex.tasks[task] = BoltTask(ex, task, instance, context, routes)
+        soft = int(self.conf.get(C.SQUALL_EXECUTOR_RUN_LIMIT) or 0)
+        for ex in self.executors:
+            if soft > 0:
+                ex.run_limit = min(ex.capacity, soft)
         for ex in self.executors:
             ex.background = [
                 t.component
@@ -591,6 +596,65 @@ class Engine:
             )
         return out
 
+    def executor_snapshots(self) -> list[ExecutorSnapshot]:
+        """Every executor's cumulative counters, for monitoring (the UI, metrics).
+
+        Safe to call from any thread without stopping the loop: it only reads
+        counters (a snapshot may be a pass behind in places, never torn inside
+        one number), and copies the dicts the loop thread may grow.
+        """
+        now = self.clock.now()
+        out: list[ExecutorSnapshot] = []
+        for ex in self.executors:
+            outputs = [
+                (task.task, r.stream, r.emitted, r.transferred)
+                for task in list(ex.tasks.values())
+                for r in task.route_list
+            ]
+            st = ex.stats
+            pending = 0
+            if isinstance(ex, SpoutExecutor):
+                pending = sum(len(t.pending) for t in list(ex.tasks.values()))
+            out.append(
+                ExecutorSnapshot(
+                    component=ex.component,
+                    kind=ex.kind,
+                    tasks=ex.task_ids,
+                    worker=self.worker_index,
+                    uptime_secs=max(0.0, now - st.started),
+                    outputs=tuple(outputs),
+                    inputs=tuple((c, s, n) for (c, s), n in list(st.executed_by_stream.items())),
+                    acked=st.acked,
+                    failed=st.failed,
+                    errors=st.errors,
+                    execute_ms=st.execute_ms,
+                    complete_ms=st.complete_ms,
+                    complete_n=st.complete_n,
+                    busy_secs=st.busy_secs,
+                    queued=max(0, ex.queued),
+                    queue_capacity=ex.capacity,
+                    pending=pending,
+                    timeouts=ex.timeouts,
+                    metrics=dict(st.metrics),
+                )
+            )
+        return out
+
+    def set_debug(self, component: str | None, percent: float) -> None:
+        """Sample ``percent`` % of emitted tuples to the ``squall.eventlog`` logger.
+
+        Storm's debug toggle (``/topology/:id/debug/enable/:pct``): ``component``
+        None means every component; ``percent`` 0 turns sampling off. Run on the
+        loop thread (``engine.call``): it rebinds the tasks' emit functions.
+        """
+        if percent > 0:
+            logging.getLogger(EVENT_LOGGER).setLevel(logging.INFO)
+        for ex in self.executors:
+            if isinstance(ex, AckerExecutor) or component not in (None, ex.component):
+                continue
+            for task in ex.tasks.values():
+                _sample_emits(self.topology_name, task, percent)
+
 
 def _cyclic_components(targets: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> set[str]:
     """Components that can reach themselves through subscriptions (on some cycle)."""
@@ -628,3 +692,63 @@ def _debug_emit(task: BoltTask | SpoutTask, logger: logging.Logger) -> Callable[
         return result
 
     return emit
+
+
+#: Sampled tuples (debug sampling) are logged here, one JSON object per record.
+EVENT_LOGGER = "squall.eventlog"
+
+
+def _sample_emits(topology: str, task: BoltTask | SpoutTask, percent: float) -> None:
+    """Wrap (or unwrap, when ``percent`` is 0) the task's emit with a sampler."""
+    comp = task.component
+    # Rebind whichever emit the component calls: the one bound on the instance by
+    # _attach, or (when its class overrides emit) the collector's.
+    owner: Any = comp if "emit" in vars(comp) else task
+    base = getattr(task, "_squall_unsampled_emit", None)
+    if base is None:
+        base = owner.emit
+        task._squall_unsampled_emit = base  # type: ignore[union-attr]
+    if percent <= 0:
+        if owner is task:
+            vars(task).pop("emit", None)
+        else:
+            owner.emit = base
+        del task._squall_unsampled_emit  # type: ignore[union-attr]
+        return
+    logger = logging.getLogger(EVENT_LOGGER)
+    rate = min(percent, 100.0) / 100.0
+    draw = random.Random().random
+    name, task_id = task.name, task.task
+    inner: Callable[..., Any] = base
+    # Positional order: spouts emit(tup, tup_id, stream), bolts emit(tup, stream, anchors).
+    stream_at = 1 if isinstance(task, SpoutTask) else 0
+
+    def emit(tup: Any, *args: Any, **kwargs: Any) -> Any:
+        result = inner(tup, *args, **kwargs)
+        if draw() < rate:
+            stream = kwargs.get("stream") or (args[stream_at] if len(args) > stream_at else None)
+            msg_id = kwargs.get("tup_id") or (args[0] if stream_at and args else None)
+            logger.info(
+                "%s",
+                json.dumps(
+                    {
+                        "ts": time.time(),
+                        "topology": topology,
+                        "component": name,
+                        "task": task_id,
+                        "stream": stream or "default",
+                        "msgId": None if msg_id is None else repr(msg_id),
+                        "values": [_short_repr(v) for v in tup],
+                    }
+                ),
+            )
+        return result
+
+    owner.emit = emit
+
+
+def _short_repr(value: Any, limit: int = 200) -> Any:
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value if not isinstance(value, str) or len(value) <= limit else value[:limit] + "..."
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."

@@ -529,7 +529,7 @@ class SpoutTask(_TaskBase):
             x ^= e
             staging[t].append(v)
             rstaging[t].append({root: e})
-        self.pending.put(root, _PendingInfo(tup_id, self.executor.step_time, route.stream))
+        self.pending.add_new(root, _PendingInfo(tup_id, self.executor.step_time, route.stream))
         self.ack_out[self.ackers[root % self.n_ackers]].append((OP_INIT, root, x, self.task))
         return tasks if need_task_ids else None
 
@@ -571,6 +571,11 @@ class Executor:
         self.inbox: deque[tuple[Any, ...]] = deque()
         self.queued = 0
         self.capacity = capacity
+        # Upstream executors stop being run once this inbox holds run_limit tuples:
+        # far below the hard capacity when possible, because short queues keep the
+        # queued tuples in the CPU cache (measured ~30% faster, bench/README.md).
+        # The hard capacity still bounds what arrives in one step and from peers.
+        self.run_limit = capacity
         self.downstream: list[Executor] = []
         # Tasks in other workers that this executor's streams reach (set by the engine).
         self.remote_down: frozenset[int] = frozenset()
@@ -616,7 +621,7 @@ class Executor:
         rd = self.remote_down
         if rd and self.engine.remote_blocked(rd):
             return True
-        return any(d.queued >= d.capacity for d in self.downstream)
+        return any(d.queued >= d.run_limit for d in self.downstream)
 
     def start(self) -> None: ...
 
