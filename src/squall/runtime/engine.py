@@ -566,12 +566,15 @@ class Engine:
             exec_ms = sum(ex.stats.execute_ms for ex in exs)
             complete_n = sum(ex.stats.complete_n for ex in exs)
             complete_ms = sum(ex.stats.complete_ms for ex in exs)
+            # Capacity here is the busy fraction since the executor started (Storm's
+            # is over the last 10 minutes; windowed figures come from sampling these
+            # cumulative counters, see squall.ui). Busy time is wall time, so it means
+            # nothing on a simulated clock.
             capacity = 0.0
             for ex in exs:
-                up = max(1e-9, min(now - ex.stats.started, 600.0))
-                capacity = max(
-                    capacity, ex.stats.busy_secs / up if not self.clock.simulated else 0.0
-                )
+                up = now - ex.stats.started
+                if up > 0 and not self.clock.simulated:
+                    capacity = max(capacity, ex.stats.busy_secs / up)
             metrics: dict[str, Any] = {}
             for ex in exs:
                 metrics.update(ex.stats.metrics)
