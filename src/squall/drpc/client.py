@@ -1,7 +1,16 @@
 """``DRPCClient``: call DRPC functions over HTTP, with retries across servers.
 
->>> client = DRPCClient("127.0.0.1", 3774)               # doctest: +SKIP
->>> client.execute("exclamation", "hello")                # doctest: +SKIP
+>>> from squall import Bolt, LocalCluster
+>>> from squall.drpc import DRPCServer, LinearDRPCTopologyBuilder
+>>> class Exclaim(Bolt):
+...     outputs = ["id", "result"]
+...     def process(self, tup):
+...         self.emit([tup.values[0], tup.values[1] + "!!!"])
+>>> builder = LinearDRPCTopologyBuilder("exclamation")
+>>> _ = builder.add_bolt(Exclaim)
+>>> with DRPCServer(port=0) as server, LocalCluster() as cluster:
+...     _ = cluster.submit("x", builder, {"drpc.servers": [f"127.0.0.1:{server.port}"]})
+...     DRPCClient("127.0.0.1", server.port).execute("exclamation", "hello")
 'hello!!!'
 
 A call goes to one server; on a connection failure or a 503 (the server is
