@@ -408,7 +408,7 @@ def test_bad_paths_and_methods_get_clear_json_errors(
         assert headers["allow"] == "GET, POST"
 
 
-def test_an_oversized_body_gets_413_without_being_read() -> None:
+def test_an_oversized_body_gets_413_and_is_never_buffered() -> None:
     with DRPCServer(port=0, max_body_bytes=1000) as server:
         out = raw(
             server.port,
@@ -430,6 +430,10 @@ def test_an_oversized_body_gets_413_without_being_read() -> None:
         with pytest.raises(DRPCError) as info:
             client.execute("f", "y" * 1001)
         assert info.value.status == 413 and "1001 bytes" in info.value.message
+        # A client still sending a large body reads the 413, not a connection reset.
+        with pytest.raises(DRPCError) as info:
+            client.execute("f", "y" * 8_000_000)
+        assert info.value.status == 413 and "8000000 bytes" in info.value.message
 
 
 def test_malformed_requests_get_400_and_the_connection_closes(server: DRPCServer) -> None:

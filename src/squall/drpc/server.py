@@ -129,6 +129,32 @@ def _resolve(fut: asyncio.Future[Any], value: Any) -> None:
         fut.set_result(value)
 
 
+#: After a 413, how much of the refused body is read and dropped, and for how long.
+DISCARD_MAX_BYTES = 64 * 1024 * 1024
+DISCARD_MAX_SECS = 5.0
+
+
+async def _discard(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    # Closing a socket with unread input makes the kernel send a reset, and a client
+    # still sending its body would see "connection reset" instead of the 413. So stop
+    # writing, and read what the client still sends (bounded), then close.
+    if writer.can_write_eof():
+        writer.write_eof()
+    deadline = time.monotonic() + DISCARD_MAX_SECS
+    left = DISCARD_MAX_BYTES
+    while left > 0:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        try:
+            chunk = await asyncio.wait_for(reader.read(65536), remaining)
+        except (TimeoutError, ConnectionError, OSError):
+            return
+        if not chunk:
+            return
+        left -= len(chunk)
+
+
 class _Conn:
     __slots__ = ("busy", "writer")
 
@@ -349,6 +375,8 @@ class DRPCServer:
                     body = await self._read_body(req, reader, writer)
                 except _HTTPError as e:
                     await self._send(writer, _error(e.status, e.error, e.message), False)
+                    if e.status == 413:
+                        await _discard(reader, writer)
                     return
                 try:
                     response = await self._dispatch(req, body)
