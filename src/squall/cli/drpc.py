@@ -270,7 +270,8 @@ def local_endpoint(
         raise ConfigError(getattr(e, "strerror", None) or str(e)) from e
     try:
         host = "127.0.0.1" if server.host in ("0.0.0.0", "::", "") else server.host
-        example = f"curl {server.url}/drpc/{functions[0]}/hello"
+        auth = " -H 'Authorization: Bearer <token>'" if server_conf.get(K.DRPC_AUTH_TOKEN) else ""
+        example = f"curl{auth} {server.url}/drpc/{functions[0]}/hello"
         say(
             f"DRPC server on {server.url} serving {', '.join(functions)} (try: {example})",
             True,
