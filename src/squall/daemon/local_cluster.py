@@ -37,7 +37,7 @@ from squall.api.validation import validate
 from squall.runtime.clock import Clock, RealClock, SimulatedClock
 from squall.runtime.engine import Engine
 from squall.runtime.plan import TopologyPlan, make_plan
-from squall.runtime.stats import ComponentStats, ErrorReport
+from squall.runtime.stats import ComponentStats, ErrorReport, ExecutorSnapshot
 
 log = logging.getLogger("squall.local")
 
@@ -62,6 +62,7 @@ class LocalTopology:
         self.engine: Engine | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self.active = False
 
     def _record(self, report: ErrorReport) -> None:
         self.errors.append(report)
@@ -71,6 +72,7 @@ class LocalTopology:
             self._on_error(report)
 
     def start(self, active: bool = True) -> None:
+        self.active = active
         if self.plan.num_workers > 1:
             if self.clock.simulated:
                 raise ValueError(
@@ -127,12 +129,27 @@ class LocalTopology:
         eng = self._require_engine()
         return eng.call(lambda: eng.component_stats(include_system))  # type: ignore[no-any-return]
 
+    def snapshots(self) -> list[ExecutorSnapshot]:
+        """Every executor's cumulative counters (read without pausing the engine)."""
+        if self._workers is not None:
+            return self._workers.snapshots()  # type: ignore[no-any-return]
+        return self._require_engine().executor_snapshots()
+
+    def set_debug(self, component: str | None, percent: float) -> None:
+        """Sample ``percent`` % of emitted tuples to ``squall.eventlog`` (0 stops)."""
+        if self._workers is not None:
+            self._workers.set_debug(component, percent)
+        else:
+            eng = self._require_engine()
+            eng.call(lambda: eng.set_debug(component, percent))
+
     def activate(self) -> None:
         if self._workers is not None:
             self._workers.activate()
         else:
             eng = self._require_engine()
             eng.call(eng.activate)
+        self.active = True
 
     def deactivate(self) -> None:
         if self._workers is not None:
@@ -140,6 +157,7 @@ class LocalTopology:
         else:
             eng = self._require_engine()
             eng.call(eng.deactivate)
+        self.active = False
 
     def stop(self) -> None:
         if self._workers is not None:

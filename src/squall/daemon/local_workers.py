@@ -45,7 +45,7 @@ from squall.api.ids import SYSTEM_COMPONENT
 from squall.daemon import shipping
 from squall.daemon.worker_main import pack, unpack
 from squall.runtime.plan import TopologyPlan
-from squall.runtime.stats import ComponentStats, ErrorReport
+from squall.runtime.stats import ComponentStats, ErrorReport, ExecutorSnapshot
 
 log = logging.getLogger("squall.local")
 
@@ -242,7 +242,8 @@ class LocalWorkers:
         kind = msg[0]
         worker = int(msg[1])
         if kind == "log":
-            record = logging.makeLogRecord(msg[2])
+            # Tagged with where it came from, so log files can be kept per worker.
+            record = logging.makeLogRecord({**msg[2], "topology": self.name, "worker": worker})
             logging.getLogger(record.name).handle(record)
         elif kind == "error":
             self._report(ErrorReport(**msg[2]))
@@ -368,6 +369,17 @@ class LocalWorkers:
             for comp, d in by_comp.items():
                 parts.setdefault(comp, []).append(ComponentStats(**d))
         return {comp: merge_component_stats(ps) for comp, ps in sorted(parts.items())}
+
+    def snapshots(self) -> list[ExecutorSnapshot]:
+        """Every executor's cumulative counters, from every worker."""
+        out: list[ExecutorSnapshot] = []
+        for _worker, wires in sorted(self._request("snapshot").items()):
+            out.extend(ExecutorSnapshot.from_wire(w) for w in wires)
+        return out
+
+    def set_debug(self, component: str | None, percent: float) -> None:
+        """Sample emitted tuples in every worker (see ``Engine.set_debug``)."""
+        self._request("debug", [component, percent])
 
     def stop(self) -> None:
         """Stop every worker: ask, wait out the grace period, then terminate and kill."""

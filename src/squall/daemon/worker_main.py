@@ -248,6 +248,11 @@ class Worker:
             elif op == "stats":
                 stats = engine.component_stats(bool(arg))
                 result = {name: _stats_dict(s) for name, s in stats.items()}
+            elif op == "snapshot":
+                result = [s.to_wire() for s in engine.executor_snapshots()]
+            elif op == "debug":
+                engine.set_debug(arg[0], float(arg[1]))
+                result = None
             else:
                 raise ValueError(f"unknown request {op!r}")
         except Exception as e:

@@ -29,7 +29,7 @@ from squall import speedups
 from squall.api.component import Bolt, Component, Spout
 from squall.api.context import TopologyContext
 from squall.api.grouping import DIRECT, GroupingSpec
-from squall.api.ids import ACKER_COMPONENT, SYSTEM_TASK
+from squall.api.ids import ACK_ACK_STREAM, ACKER_COMPONENT, SYSTEM_COMPONENT, SYSTEM_TASK
 from squall.api.topology import GlobalStreamId
 from squall.runtime.clock import Clock, RealClock
 from squall.runtime.executor import (
@@ -618,6 +618,10 @@ class Engine:
             pending = 0
             if isinstance(ex, SpoutExecutor):
                 pending = sum(len(t.pending) for t in list(ex.tasks.values()))
+            inputs = [(c, s, n) for (c, s), n in list(st.executed_by_stream.items())]
+            if isinstance(ex, AckerExecutor) and st.executed:
+                # The acker counts its messages, not their streams (init, ack, fail).
+                inputs.append((SYSTEM_COMPONENT, ACK_ACK_STREAM, st.executed))
             out.append(
                 ExecutorSnapshot(
                     component=ex.component,
@@ -626,7 +630,7 @@ class Engine:
                     worker=self.worker_index,
                     uptime_secs=max(0.0, now - st.started),
                     outputs=tuple(outputs),
-                    inputs=tuple((c, s, n) for (c, s), n in list(st.executed_by_stream.items())),
+                    inputs=tuple(inputs),
                     acked=st.acked,
                     failed=st.failed,
                     errors=st.errors,

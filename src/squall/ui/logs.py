@@ -1,0 +1,258 @@
+"""Worker log files (Storm's layout, rotated), their tail for the logviewer, and sampled tuples.
+
+Layout, as Storm's logviewer expects it::
+
+    <root>/workers-artifacts/<topology-id>/<port>/worker.log   (+ worker.log.1 ... rotated)
+    <root>/workers-artifacts/<topology-id>/<port>/events.log   sampled tuples (debug)
+    <root>/squall.log                                          everything else
+
+In local mode every record passes through this process (worker processes
+forward theirs, tagged with ``topology`` and ``worker``), so one logging
+handler, :class:`WorkerLogFiles`, writes them all. Records of the in-process
+engine are recognised by the engine thread's name (``squall-<topology>``) and
+by component logger names (``squall.<topology>.<component>.<task>``).
+
+:class:`EventLog` receives debug samples (logger ``squall.eventlog``, one JSON
+object per record), keeps the most recent per topology in memory for the UI and
+appends them to ``events.log``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.handlers
+import os
+import threading
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+#: Rotation: Storm's worker.xml keeps 9 files of 100 MB; laptops get smaller ones.
+DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+DEFAULT_BACKUPS = 5
+#: What the logviewer shows when asked for no particular range.
+DEFAULT_TAIL_BYTES = 64 * 1024
+#: Sampled tuples kept in memory per topology.
+EVENTS_KEPT = 2000
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(threadName)s]: %(message)s"
+
+#: (topology name, worker index) -> (topology id, port), or None if unknown.
+Resolver = Callable[[str, int], tuple[str, int] | None]
+
+
+def default_log_dir() -> Path:
+    """``$SQUALL_LOG_DIR``, else ``~/.squall/logs``."""
+    env = os.environ.get("SQUALL_LOG_DIR")
+    return Path(env) if env else Path.home() / ".squall" / "logs"
+
+
+def origin(record: logging.LogRecord, known: Callable[[str], bool]) -> tuple[str, int] | None:
+    """(topology name, worker index) a record came from, if it can be told.
+
+    >>> r = logging.makeLogRecord({"name": "squall.wc.split.3", "threadName": "MainThread"})
+    >>> origin(r, lambda name: name == "wc")
+    ('wc', 0)
+    >>> origin(logging.makeLogRecord({"topology": "wc", "worker": 2}), lambda n: True)
+    ('wc', 2)
+    """
+    topo = getattr(record, "topology", None)
+    if isinstance(topo, str):
+        return topo, int(getattr(record, "worker", 0) or 0)
+    thread = record.threadName or ""
+    if thread.startswith("squall-") and known(thread[7:]):
+        return thread[7:], 0
+    name = record.name or ""
+    if name.startswith("squall."):
+        parts = name.split(".")
+        if len(parts) >= 3 and known(parts[1]):
+            return parts[1], 0
+    return None
+
+
+class WorkerLogFiles(logging.Handler):
+    """Writes each record to its worker's rotated log file, the rest to ``squall.log``.
+
+    Args:
+        root: the log directory.
+        resolve: maps (topology name, worker index) to (topology id, port).
+        filename: the per-worker file name.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        resolve: Resolver,
+        *,
+        filename: str = "worker.log",
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        backups: int = DEFAULT_BACKUPS,
+        daemon_log: str | None = "squall.log",
+    ) -> None:
+        super().__init__()
+        self.root = Path(root)
+        self.resolve = resolve
+        self.filename = filename
+        self.max_bytes = max_bytes
+        self.backups = backups
+        self.daemon_log = daemon_log
+        self._files: dict[Path, logging.Handler] = {}
+        self._files_lock = threading.Lock()
+        self.setFormatter(logging.Formatter(LOG_FORMAT))
+
+    def path_for(self, topology_id: str, port: int) -> Path:
+        return worker_dir(self.root, topology_id, port) / self.filename
+
+    def _known(self, name: str) -> bool:
+        return self.resolve(name, 0) is not None
+
+    def target(self, record: logging.LogRecord) -> Path | None:
+        where = origin(record, self._known)
+        if where is not None:
+            ids = self.resolve(*where)
+            if ids is not None:
+                return self.path_for(*ids)
+        return self.root / self.daemon_log if self.daemon_log else None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            path = self.target(record)
+            if path is None:
+                return
+            with self._files_lock:
+                h = self._files.get(path)
+                if h is None:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    h = logging.handlers.RotatingFileHandler(
+                        path, maxBytes=self.max_bytes, backupCount=self.backups, encoding="utf-8"
+                    )
+                    h.setFormatter(self.formatter)
+                    self._files[path] = h
+                h.emit(record)
+        except Exception:
+            self.handleError(record)
+
+    def close(self) -> None:
+        with self._files_lock:
+            for h in self._files.values():
+                h.close()
+            self._files.clear()
+        super().close()
+
+
+def worker_dir(root: Path, topology_id: str, port: int) -> Path:
+    """``<root>/workers-artifacts/<topology-id>/<port>`` (Storm's layout)."""
+    return Path(root) / "workers-artifacts" / topology_id / str(port)
+
+
+class EventLog(logging.Handler):
+    """Sampled tuples: the latest per topology in memory, all of them in ``events.log``."""
+
+    def __init__(self, files: WorkerLogFiles | None = None, kept: int = EVENTS_KEPT) -> None:
+        super().__init__()
+        self.files = files
+        self.kept = kept
+        self._events: dict[str, deque[dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            event = json.loads(record.getMessage())
+            if not isinstance(event, dict):
+                return
+            topo = str(event.get("topology", ""))
+            event["worker"] = int(getattr(record, "worker", 0) or 0)
+            with self._lock:
+                q = self._events.get(topo)
+                if q is None:
+                    q = self._events[topo] = deque(maxlen=self.kept)
+                q.append(event)
+            if self.files is not None:
+                record.__dict__.update(topology=topo, worker=event["worker"])
+                self.files.emit(record)
+        except Exception:
+            self.handleError(record)
+
+    def events(
+        self, topology: str, component: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """The most recent sampled tuples of a topology (by name), newest last."""
+        with self._lock:
+            q = list(self._events.get(topology, ()))
+        if component is not None:
+            q = [e for e in q if e.get("component") == component]
+        return q[-limit:] if limit > 0 else []
+
+    def forget(self, topology: str) -> None:
+        with self._lock:
+            self._events.pop(topology, None)
+
+
+class LogNotFound(FileNotFoundError):
+    """The requested log file does not exist, or is outside the log directory."""
+
+
+def read_log(
+    root: Path, file: str, start: int | None, length: int | None
+) -> tuple[bytes, int, int]:
+    """Bytes ``[start, start+length)`` of ``root/workers-artifacts/<file>`` (or of a daemon log).
+
+    Returns (data, start, file size). Without ``start`` it is the tail of
+    ``length`` (default 64 KiB) bytes, cut to begin at a line. ``file`` is
+    relative, as in Storm's links (``topology-id/6700/worker.log``); anything
+    that would leave the log directory is refused.
+    """
+    path = resolve_log(root, file)
+    size = path.stat().st_size
+    length = DEFAULT_TAIL_BYTES if length is None else max(0, length)
+    tail = start is None
+    if tail:
+        start = max(0, size - length)
+    assert start is not None
+    start = min(max(0, start), size)
+    with path.open("rb") as f:
+        f.seek(start)
+        data = f.read(length)
+    if tail and start > 0:
+        nl = data.find(b"\n")
+        if 0 <= nl < len(data) - 1:
+            start += nl + 1
+            data = data[nl + 1 :]
+    return data, start, size
+
+
+def resolve_log(root: Path, file: str) -> Path:
+    base = Path(root).resolve()
+    artifacts = (base / "workers-artifacts").resolve()
+    for parent in (artifacts, base):
+        candidate = (parent / file).resolve()
+        if candidate.is_relative_to(parent) and candidate.is_file():
+            return candidate
+    raise LogNotFound(f"no log file {file!r} under {root}")
+
+
+def list_logs(root: Path, topology_id: str | None = None) -> list[dict[str, Any]]:
+    """Log files under the directory (optionally one topology's), as logviewer entries."""
+    base = Path(root) / "workers-artifacts"
+    out: list[dict[str, Any]] = []
+    if not base.is_dir():
+        return out
+    dirs = [base / topology_id] if topology_id else sorted(p for p in base.iterdir() if p.is_dir())
+    for tdir in dirs:
+        if not tdir.is_dir():
+            continue
+        for port_dir in sorted(p for p in tdir.iterdir() if p.is_dir()):
+            for f in sorted(port_dir.iterdir()):
+                if f.is_file():
+                    out.append(
+                        {
+                            "file": f"{tdir.name}/{port_dir.name}/{f.name}",
+                            "topologyId": tdir.name,
+                            "port": port_dir.name,
+                            "size": f.stat().st_size,
+                            "modified": f.stat().st_mtime,
+                        }
+                    )
+    return out
