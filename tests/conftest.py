@@ -18,6 +18,11 @@ _ROOT = str(Path(__file__).resolve().parent.parent)
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
+# Modules under tests/ that are not test files (topologies, child programs) are
+# imported by the tests; --doctest-modules must not collect them (two share the
+# basename topologies.py, which pytest's rootdir-based import cannot tell apart).
+collect_ignore_glob = ["topologies.py", "ui_topologies.py", "multilang/*.py", "*/topologies.py"]
+
 
 @pytest.fixture
 def cluster() -> Iterator[LocalCluster]:
