@@ -653,6 +653,32 @@ static PyTypeObject EmitterType = {
     .tp_new = PyType_GenericNew,
 };
 
+
+/* After a failed call: an Exception is handed to on_error(item, exc) and 0 is
+ * returned (the loop goes on); anything else (KeyboardInterrupt, SystemExit, an
+ * error in on_error itself) stays set and -1 is returned. */
+static int
+hand_to_on_error(PyObject *on_error, PyObject *item)
+{
+    PyObject *etype, *exc, *tb, *res;
+    if (!PyErr_ExceptionMatches(PyExc_Exception))
+        return -1;
+    PyErr_Fetch(&etype, &exc, &tb);
+    PyErr_NormalizeException(&etype, &exc, &tb);
+    if (tb != NULL && exc != NULL)
+        PyException_SetTraceback(exc, tb);
+    Py_XDECREF(etype);
+    Py_XDECREF(tb);
+    if (exc == NULL)
+        return -1;
+    res = PyObject_CallFunctionObjArgs(on_error, item, exc, NULL);
+    Py_DECREF(exc);
+    if (res == NULL)
+        return -1;
+    Py_DECREF(res);
+    return 0;
+}
+
 /* ------------------------------------------------------------ run_unanchored */
 
 /* run_unanchored(process, vals, on_error) -> None
@@ -677,29 +703,13 @@ run_unanchored(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         Py_INCREF(v);
         res = PyObject_CallOneArg(process, v);
         if (res == NULL) {
-            PyObject *etype, *exc, *tb;
-            if (!PyErr_ExceptionMatches(PyExc_Exception)) {
-                Py_DECREF(v);
-                return NULL; /* KeyboardInterrupt, SystemExit... propagate */
-            }
-            PyErr_Fetch(&etype, &exc, &tb);
-            PyErr_NormalizeException(&etype, &exc, &tb);
-            if (tb != NULL && exc != NULL)
-                PyException_SetTraceback(exc, tb);
-            Py_XDECREF(etype);
-            Py_XDECREF(tb);
-            if (exc == NULL) {
-                Py_DECREF(v);
-                return NULL;
-            }
-            res = PyObject_CallFunctionObjArgs(on_error, v, exc, NULL);
-            Py_DECREF(exc);
-            if (res == NULL) {
+            if (hand_to_on_error(on_error, v) < 0) {
                 Py_DECREF(v);
                 return NULL;
             }
         }
-        Py_DECREF(res);
+        else
+            Py_DECREF(res);
         Py_DECREF(v);
     }
     Py_RETURN_NONE;
@@ -754,27 +764,10 @@ run_anchored(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         }
         res = PyObject_CallOneArg(process, (PyObject *)t);
         if (res == NULL) {
-            PyObject *etype, *exc, *tb;
-            if (!PyErr_ExceptionMatches(PyExc_Exception)) {
-                Py_DECREF(t);
-                goto error;
-            }
-            PyErr_Fetch(&etype, &exc, &tb);
-            PyErr_NormalizeException(&etype, &exc, &tb);
-            if (tb != NULL && exc != NULL)
-                PyException_SetTraceback(exc, tb);
-            Py_XDECREF(etype);
-            Py_XDECREF(tb);
-            if (exc == NULL) {
-                Py_DECREF(t);
-                goto error;
-            }
-            res = PyObject_CallFunctionObjArgs(on_error, (PyObject *)t, exc, NULL);
-            Py_DECREF(exc);
+            int rc = hand_to_on_error(on_error, (PyObject *)t);
             Py_DECREF(t);
-            if (res == NULL)
+            if (rc < 0)
                 goto error;
-            Py_DECREF(res);
             continue;
         }
         Py_DECREF(res);
