@@ -188,6 +188,12 @@ class Assignment:
             )
         return cls(topology_id=_field(o, "topology_id", str, what), workers=tuple(workers))
 
+    def worker_at_index(self, index: int) -> WorkerAssignment | None:
+        for w in self.workers:
+            if w.index == index:
+                return w
+        return None
+
     def worker_at(self, slot: WorkerSlot) -> WorkerAssignment | None:
         for w in self.workers:
             if w.slot == slot:

@@ -23,6 +23,9 @@ Two mechanisms keep memory bounded when a receiver cannot keep up:
   blocked. Likewise while a peer's socket is full (``hwm`` messages): the frames
   wait in a per-peer backlog.
 
+A worker restarted in place (cluster mode) says ``["hello", worker, 0]`` to
+every peer first; both sides then forget the window state they had about it.
+
 Wire format: single-part ZeroMQ messages (one send per batch), starting with a
 2-byte big-endian header:
 
@@ -104,6 +107,7 @@ class ZmqLink:
             the window to it is full or its socket is).
         context: the ZeroMQ context to use (a new one, owned by the link, if None).
         host: the interface to bind (loopback unless told otherwise).
+        port: the port to bind (a cluster worker binds its slot's port); 0 picks a free one.
         backpressure_check_secs: how often to re-check local inboxes for relief.
         hwm: per-peer socket high-water mark, in messages.
         window: tuples sent to a peer beyond what it confirmed reading, at most.
@@ -137,6 +141,7 @@ class ZmqLink:
         worker_tasks: Mapping[int, Iterable[int]],
         context: zmq.Context[Any] | None = None,
         host: str = "127.0.0.1",
+        port: int = 0,
         backpressure_check_secs: float = 0.05,
         hwm: int = 1000,
         window: int = DEFAULT_WINDOW,
@@ -162,8 +167,13 @@ class ZmqLink:
         self._pull.setsockopt(zmq.LINGER, 0)
         self._pull.setsockopt(zmq.RCVHWM, self._hwm)
         self._pull.setsockopt(zmq.MAXMSGSIZE, encoder.max_frame_bytes + _FRAME_SLACK)
-        self.port: int = self._pull.bind_to_random_port(f"tcp://{host}")
+        if port:
+            self._pull.bind(f"tcp://{host}:{int(port)}")
+            self.port: int = int(port)
+        else:
+            self.port = self._pull.bind_to_random_port(f"tcp://{host}")
         self._host = host
+        self._endpoints: dict[int, str] = {}
         self._poller = zmq.Poller()
         self._poller.register(self._pull, zmq.POLLIN)
         self._push: dict[int, zmq.Socket[Any]] = {}
@@ -189,18 +199,57 @@ class ZmqLink:
         self.bad_frames = 0
 
     # -- setup ----------------------------------------------------------------
-    def connect(self, ports: Mapping[int, int]) -> None:
-        """Connect a PUSH socket to every other worker's port."""
-        for w, port in ports.items():
+    def connect(self, ports: Mapping[int, int | str]) -> None:
+        """Connect a PUSH socket to every other worker: a port on this host, or ``host:port``."""
+        for w, target in ports.items():
             if w == self.worker or w in self._push:
                 continue
+            endpoint = target if isinstance(target, str) else f"{self._host}:{int(target)}"
             sock = self._ctx.socket(zmq.PUSH)
             sock.setsockopt(zmq.LINGER, 0)
             sock.setsockopt(zmq.SNDHWM, self._hwm)
-            sock.connect(f"tcp://{self._host}:{int(port)}")
+            sock.connect(f"tcp://{endpoint}")
             self._push[w] = sock
+            self._endpoints[w] = endpoint
             self._sent[w] = 0
             self._confirmed[w] = 0
+
+    def retarget(
+        self, worker_tasks: Mapping[int, Iterable[int]], endpoints: Mapping[int, str]
+    ) -> None:
+        """Follow a new placement (cluster mode): peers that left or moved are dropped
+        (with what was queued for them), new ones connected.
+
+        ``endpoints`` maps every other worker to ``host:port``.
+        """
+        self._worker_tasks = {w: frozenset(ts) for w, ts in worker_tasks.items()}
+        for w in list(self._push):
+            if endpoints.get(w) != self._endpoints.get(w):
+                self._push.pop(w).close(0)
+                self._endpoints.pop(w, None)
+                self._forget(w)
+        self.connect({w: e for w, e in endpoints.items() if w not in self._push})
+        self._update_blocked()
+
+    def announce(self) -> None:
+        """Tell every peer this worker (re)started, so both sides restart their windows.
+
+        A worker restarted in place (same index and port) starts counting from
+        zero; without this its peers would wait forever for credit the dead
+        process owed them.
+        """
+        for w in self._push:
+            self._send_control(w, ["hello", self.worker, 0])
+
+    def _forget(self, w: int) -> None:
+        # Window, backlog and backpressure state about peer ``w``, both directions.
+        self._sent[w] = 0
+        self._confirmed[w] = 0
+        self._window_full.discard(w)
+        self._backlog.pop(w, None)
+        self._remote_bp.pop(w, None)
+        self._received.pop(w, None)
+        self._credited.pop(w, None)
 
     def attach(self, engine: LinkedEngine) -> None:
         """Deliver what arrives to ``engine`` and watch its inboxes for backpressure."""
@@ -358,6 +407,13 @@ class ZmqLink:
                 self._confirmed[worker] = int(payload)
                 if self._sent[worker] - int(payload) < self._window:
                     self._window_full.discard(worker)
+            elif kind == "hello":
+                # The peer restarted: what it owed us died with it; it counts from zero.
+                # (Frames still queued to it stay queued: they go to the new process.)
+                backlog = self._backlog.get(worker)
+                self._forget(worker)
+                if backlog is not None:
+                    self._backlog[worker] = backlog
             else:
                 raise ValueError(f"unknown control message {kind!r}")
         except Exception as e:  # a malformed message must not take the worker down

@@ -1,0 +1,507 @@
+"""Cluster commands: the daemons (``nimbus``, ``supervisor``, ``dev-zookeeper``) and the
+client commands (``submit``, ``list``, ``kill``, ``activate``, ``deactivate``, ``rebalance``).
+
+Daemons and clients read the cluster's config from ``--conf FILE`` (JSON or
+TOML; default: the file named by ``$SQUALL_CONF``) plus ``-c key=value``
+overrides, with Storm's key names (``storm.zookeeper.servers``,
+``nimbus.seeds``, ``supervisor.slots.ports``...; see ``docs/cluster.md``).
+
+Exit status of the client commands: 0 done; 1 nimbus refused (the message says
+why: unknown topology, name in use, no leader nimbus...) or the topology could
+not be loaded or packed; 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import logging
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+from squall import config as C
+from squall.api.errors import InvalidTopologyError
+from squall.api.topology import as_definition
+from squall.cli.loader import TopologyLoadError, load_topology, split_target
+from squall.cluster import conf as K
+from squall.cluster import zookeeper_store
+from squall.daemon.code_package import (
+    PackageError,
+    pack_project,
+    project_root,
+    relative_target,
+)
+from squall.daemon.nimbus import Nimbus, NimbusServer
+from squall.daemon.nimbus_client import NimbusClient, NimbusClientError
+from squall.daemon.supervisor import Supervisor
+from squall.runtime.plan import make_plan
+
+EXIT_OK = 0
+EXIT_REFUSED = 1
+
+#: Storm's ``ListTopologies`` row format.
+LIST_FORMAT = "%-20s %-10s %-10s %-12s %-12s %-20s %-20s"
+
+#: Where ``dev-zookeeper`` keeps its data (Storm's key and default).
+DEV_ZOOKEEPER_PATH = "dev.zookeeper.path"
+ZOOKEEPER_JAR = Path("/usr/share/java/zookeeper.jar")
+
+
+def _config_pair(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, C.parse_value(value)
+
+
+def _common(p: argparse.ArgumentParser, topology_conf: bool = False) -> None:
+    p.add_argument(
+        "--conf",
+        metavar="FILE",
+        default=os.environ.get("SQUALL_CONF"),
+        help="the cluster config, JSON or TOML (default: $SQUALL_CONF)",
+    )
+    p.add_argument(
+        "-c",
+        "--config",
+        dest="overrides",
+        action="append",
+        type=_config_pair,
+        default=[],
+        metavar="KEY=VALUE",
+        help=(
+            "set a topology config key (repeatable; VALUE is JSON if it parses)"
+            if topology_conf
+            else "override a cluster config key (repeatable; VALUE is JSON if it parses)"
+        ),
+    )
+
+
+def _client_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--nimbus",
+        metavar="HOST:PORT",
+        help="ask this nimbus (default: nimbus.seeds and nimbus.thrift.port from the config)",
+    )
+    p.add_argument("--token", help="nimbus's shared secret (default: nimbus.auth.token)")
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the cluster commands to the ``squall`` parser."""
+    p = commands.add_parser(
+        "nimbus",
+        help="run a nimbus (cluster master) daemon",
+        description="Run nimbus: accept topologies, schedule them, watch their workers.",
+    )
+    _common(p)
+    p.add_argument("--pid-file", metavar="FILE", help="write the daemon's pid here")
+    p.set_defaults(func=nimbus_command)
+
+    p = commands.add_parser(
+        "supervisor",
+        help="run a supervisor daemon (starts this machine's workers)",
+        description="Run a supervisor: start and watch the workers nimbus assigns here.",
+    )
+    _common(p)
+    p.add_argument("--pid-file", metavar="FILE", help="write the daemon's pid here")
+    p.set_defaults(func=supervisor_command)
+
+    p = commands.add_parser(
+        "dev-zookeeper",
+        help="run a throw-away ZooKeeper for trying a cluster on one machine",
+        description=(
+            "Run a standalone ZooKeeper (Debian's zookeeper package) on 127.0.0.1 at\n"
+            "storm.zookeeper.port, keeping its data in dev.zookeeper.path. For development only."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _common(p)
+    p.set_defaults(func=dev_zookeeper_command)
+
+    p = commands.add_parser(
+        "submit",
+        help="send a topology to the cluster",
+        description=(
+            "Package the topology's project folder (minus caches and virtualenvs),\n"
+            "upload it to the leader nimbus and start the topology."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("target", metavar="FILE_OR_MODULE[:ATTR]")
+    p.add_argument("-n", "--name", help="topology name (default: the topology's own name)")
+    p.add_argument("--inactive", action="store_true", help="submit it deactivated")
+    _common(p, topology_conf=True)
+    _client_options(p)
+    p.set_defaults(func=submit_command)
+
+    p = commands.add_parser("list", help="list the cluster's topologies")
+    _common(p)
+    _client_options(p)
+    p.set_defaults(func=list_command)
+
+    for name, helptext in (
+        ("kill", "kill a topology: deactivate it, wait, remove it"),
+        ("activate", "activate a topology's spouts"),
+        ("deactivate", "deactivate a topology's spouts"),
+        ("rebalance", "spread a topology again, with new worker and executor counts"),
+    ):
+        p = commands.add_parser(name, help=helptext, description=helptext[0].upper() + helptext[1:])
+        p.add_argument("topology", metavar="NAME")
+        if name in ("kill", "rebalance"):
+            p.add_argument(
+                "-w",
+                "--wait",
+                type=float,
+                metavar="SECS",
+                help="seconds to wait with the spouts deactivated (default: the message timeout)",
+            )
+        if name == "rebalance":
+            p.add_argument("-n", "--num-workers", type=int, metavar="N", help="new worker count")
+            p.add_argument(
+                "-e",
+                "--executors",
+                action="append",
+                default=[],
+                metavar="COMPONENT=N",
+                help="new executor count for a component (repeatable)",
+            )
+        _common(p)
+        _client_options(p)
+        p.set_defaults(func=_action_command, action=name)
+
+
+# -- config ------------------------------------------------------------------------------
+def _conf(args: argparse.Namespace, topology_conf: bool = False) -> dict[str, Any]:
+    conf: dict[str, Any] = {}
+    if args.conf:
+        conf.update(K.load_file(args.conf))
+    if not topology_conf:
+        conf.update(dict(args.overrides))
+    return K.merged(conf)
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("kazoo").setLevel(logging.WARNING)
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def handle(signum: int, frame: Any) -> None:
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, handle)
+    return stop
+
+
+def _write_pid(path: str | None) -> None:
+    if path:
+        Path(path).write_text(str(os.getpid()))
+
+
+def _fail(message: str, status: int = EXIT_REFUSED) -> int:
+    sys.stderr.write(f"squall: {message}\n")
+    return status
+
+
+# -- daemons ------------------------------------------------------------------------------
+def nimbus_command(args: argparse.Namespace) -> int:
+    """``squall nimbus``: the HTTP API on nimbus.host:nimbus.thrift.port, and the monitor loop."""
+    try:
+        conf = _conf(args)
+    except K.DaemonConfigError as e:
+        return _fail(str(e), 2)
+    _setup_logging()
+    _write_pid(args.pid_file)
+    stop = _stop_on_signals()
+    token = conf.get(K.NIMBUS_AUTH_TOKEN) or None
+
+    def fetch(info: Any, tid: str) -> tuple[bytes, dict[str, Any]]:
+        return NimbusClient([info.address], token).code(info.address, tid)
+
+    try:
+        server = NimbusServer(str(conf[K.NIMBUS_HOST]), int(conf[K.NIMBUS_THRIFT_PORT]))
+    except OSError as e:
+        return _fail(
+            f"nimbus cannot listen on {conf[K.NIMBUS_HOST]}:{conf[K.NIMBUS_THRIFT_PORT]}: {e}"
+        )
+    conf[K.NIMBUS_THRIFT_PORT] = server.server_address[1]
+    nimbus = Nimbus(conf, zookeeper_store(conf), fetch_code=fetch)
+    server.nimbus = nimbus
+    threading.Thread(target=server.serve_forever, name="squall-nimbus-api", daemon=True).start()
+    logging.getLogger("squall.nimbus").info(
+        "nimbus %s listening on %s:%s (ZooKeeper %s%s)",
+        nimbus.id,
+        nimbus.host,
+        nimbus.port,
+        K.zookeeper_hosts(conf),
+        conf[K.STORM_ZOOKEEPER_ROOT],
+    )
+    try:
+        nimbus.run(stop)
+    finally:
+        server.shutdown()
+        server.server_close()
+        nimbus.store.stop()
+    return EXIT_OK
+
+
+def supervisor_command(args: argparse.Namespace) -> int:
+    """``squall supervisor``: run until SIGINT/SIGTERM (its workers keep running)."""
+    try:
+        conf = _conf(args)
+    except K.DaemonConfigError as e:
+        return _fail(str(e), 2)
+    _setup_logging()
+    _write_pid(args.pid_file)
+    stop = _stop_on_signals()
+    supervisor = Supervisor(conf, zookeeper_store(conf))
+    logging.getLogger("squall.supervisor").info(
+        "supervisor %s on %s with slots %s (ZooKeeper %s%s)",
+        supervisor.id,
+        supervisor.host,
+        list(supervisor.ports),
+        K.zookeeper_hosts(conf),
+        conf[K.STORM_ZOOKEEPER_ROOT],
+    )
+    supervisor.run(stop)
+    return EXIT_OK
+
+
+def dev_zookeeper_command(args: argparse.Namespace) -> int:
+    """``squall dev-zookeeper``: exec a standalone ZooKeeper in the foreground."""
+    raw: dict[str, Any] = K.load_file(args.conf) if args.conf else {}
+    raw.update(dict(args.overrides))
+    port = int(raw.get(K.STORM_ZOOKEEPER_PORT) or K.DEFAULTS[K.STORM_ZOOKEEPER_PORT])
+    path = Path(raw.get(DEV_ZOOKEEPER_PATH) or Path(tempfile.gettempdir()) / "dev-squall-zookeeper")
+    if not ZOOKEEPER_JAR.is_file():
+        return _fail(
+            f"{ZOOKEEPER_JAR} is missing: install Debian's zookeeper package "
+            "(apt-get install zookeeper)"
+        )
+    java = shutil.which("java")
+    if java is None:
+        return _fail("java is not installed")
+    (path / "data").mkdir(parents=True, exist_ok=True)
+    cfg = path / "zoo.cfg"
+    cfg.write_text(
+        "\n".join(
+            [
+                "tickTime=2000",
+                f"dataDir={path / 'data'}",
+                f"clientPort={port}",
+                "clientPortAddress=127.0.0.1",
+                "maxClientCnxns=0",
+                "admin.enableServer=false",
+                "4lw.commands.whitelist=ruok,srvr,stat,mntr",
+                "",
+            ]
+        )
+    )
+    cp = str(ZOOKEEPER_JAR)
+    simple = Path("/usr/share/java/slf4j-simple.jar")
+    if simple.is_file():
+        cp += f":{simple}"
+    sys.stderr.write(f"squall dev-zookeeper: 127.0.0.1:{port}, data in {path}\n")
+    sys.stderr.flush()
+    os.execv(
+        java,
+        [
+            java,
+            "-Xmx256m",
+            "-Djava.net.preferIPv4Stack=true",
+            "-cp",
+            cp,
+            "org.apache.zookeeper.server.ZooKeeperServerMain",
+            str(cfg),
+        ],
+    )
+
+
+# -- clients -------------------------------------------------------------------------------
+def _client(args: argparse.Namespace, conf: dict[str, Any]) -> NimbusClient:
+    token = args.token or conf.get(K.NIMBUS_AUTH_TOKEN) or os.environ.get("SQUALL_NIMBUS_TOKEN")
+    if args.nimbus:
+        return NimbusClient([args.nimbus], token or None)
+    client = NimbusClient.from_conf(conf)
+    client.token = token or None
+    return client
+
+
+def submit_command(args: argparse.Namespace) -> int:
+    """``squall submit``: load, check and package the topology, then upload and submit it."""
+    try:
+        conf = _conf(args, topology_conf=True)
+    except K.DaemonConfigError as e:
+        return _fail(str(e), 2)
+    topology_conf = dict(args.overrides)
+    try:
+        request, package = prepare_submission(args.target, args.name, topology_conf)
+    except (TopologyLoadError, InvalidTopologyError, C.ConfigError, PackageError) as e:
+        return _fail(str(e))
+    request["inactive"] = bool(args.inactive)
+    client = _client(args, conf)
+    try:
+        request["code"] = client.upload(package)
+        tid = client.submit(request)
+    except NimbusClientError as e:
+        return _fail(f"nimbus refused the topology {request['name']!r}: {e}")
+    sys.stdout.write(
+        f"Submitted topology {request['name']!r} as {tid} "
+        f"({len(package)} byte package, {request['num_workers']} workers)\n"
+    )
+    return EXIT_OK
+
+
+def prepare_submission(
+    target: str, name: str | None, topology_conf: dict[str, Any]
+) -> tuple[dict[str, Any], bytes]:
+    """The submit request (without ``code``) and the package, for ``squall submit``.
+
+    Raises:
+        TopologyLoadError, InvalidTopologyError, ConfigError, PackageError: naming
+            the file, component or config key at fault.
+    """
+    loaded = load_topology(target)
+    source, _attr = split_target(target)
+    attr = loaded.where.rpartition(":")[2]
+    name = name or loaded.default_name
+    C.check(topology_conf)
+    topology = as_definition(loaded.obj, name)
+    plan = make_plan(topology, topology_conf)
+    conf = dict(topology_conf)
+    # Frozen at submit, as Storm does: a rebalance changes workers, never ackers.
+    conf[C.TOPOLOGY_ACKER_EXECUTORS] = plan.num_ackers
+    conf[C.TOPOLOGY_WORKERS] = plan.num_workers
+    for key, value in conf.items():
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            raise C.ConfigError(
+                f"topology config {key!r}: {value!r} cannot be sent to the cluster (not JSON)"
+            ) from None
+    executors: dict[str, int] = {}
+    for e in plan.executors:
+        executors[e.component] = executors.get(e.component, 0) + 1
+    root = project_root(source, loaded.module)
+    package = pack_project(root)
+    request = {
+        "name": name,
+        "target": f"{relative_target(source, loaded.module, root)}:{attr}",
+        "conf": conf,
+        "num_workers": plan.num_workers,
+        "component_tasks": {c: [ts[0], ts[-1]] for c, ts in plan.component_tasks.items()},
+        "component_executors": executors,
+        "owner": _owner(),
+    }
+    return request, package
+
+
+def _owner() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return ""
+
+
+def list_command(args: argparse.Namespace) -> int:
+    """``squall list``: Storm's table of topologies."""
+    try:
+        conf = _conf(args)
+    except K.DaemonConfigError as e:
+        return _fail(str(e), 2)
+    try:
+        topologies = _client(args, conf).topologies()
+    except NimbusClientError as e:
+        return _fail(str(e))
+    sys.stdout.write(format_list(topologies))
+    return EXIT_OK
+
+
+def format_list(topologies: list[dict[str, Any]]) -> str:
+    """Storm's ``storm list`` output.
+
+    >>> print(format_list([]), end="")
+    No topologies running.
+    >>> row = {"name": "wc", "status": "ACTIVE", "num_tasks": 9, "num_workers": 2,
+    ...        "uptime_secs": 61, "id": "wc-1-1700000000", "owner": "ann"}
+    >>> print(format_list([row]), end="")  # doctest: +NORMALIZE_WHITESPACE
+    Topology_name        Status     Num_tasks  Num_workers  Uptime_secs  Topology_Id          Owner
+    ----------------------------------------------------------------------------------------
+    wc                   ACTIVE     9          2            61           wc-1-1700000000      ann
+    """
+    if not topologies:
+        return "No topologies running.\n"
+    lines = [
+        LIST_FORMAT
+        % (
+            "Topology_name",
+            "Status",
+            "Num_tasks",
+            "Num_workers",
+            "Uptime_secs",
+            "Topology_Id",
+            "Owner",
+        ),
+        "-" * 88,
+    ]
+    for t in topologies:
+        lines.append(
+            LIST_FORMAT
+            % (
+                t["name"],
+                t["status"],
+                t["num_tasks"],
+                t["num_workers"],
+                t["uptime_secs"],
+                t["id"],
+                t.get("owner", ""),
+            )
+        )
+    return "".join(line.rstrip() + "\n" for line in lines)
+
+
+def _action_command(args: argparse.Namespace) -> int:
+    try:
+        conf = _conf(args)
+    except K.DaemonConfigError as e:
+        return _fail(str(e), 2)
+    client = _client(args, conf)
+    name = args.topology
+    try:
+        if args.action == "kill":
+            client.kill(name, args.wait)
+            message = f"Killed topology: {name}"
+        elif args.action == "activate":
+            client.activate(name)
+            message = f"Activated topology: {name}"
+        elif args.action == "deactivate":
+            client.deactivate(name)
+            message = f"Deactivated topology: {name}"
+        else:
+            executors: dict[str, int] = {}
+            for item in args.executors:
+                comp, sep, n = item.partition("=")
+                if not sep or not n.strip().isdigit():
+                    return _fail(f"-e expects COMPONENT=N, got {item!r}", 2)
+                executors[comp.strip()] = int(n)
+            client.rebalance(name, args.wait, args.num_workers, executors)
+            message = f"Topology {name} is rebalancing"
+    except NimbusClientError as e:
+        return _fail(str(e))
+    sys.stdout.write(message + "\n")
+    return EXIT_OK
