@@ -304,3 +304,221 @@ class Daemon:
             return self.log_file.read_text(errors="replace")
         except OSError:
             return ""
+
+
+# -- a whole cluster ---------------------------------------------------------------------
+#: Timings for tests: everything detected within a few seconds.
+FAST_CONF: dict[str, Any] = {
+    "storm.zookeeper.session.timeout": SESSION_TIMEOUT_MS,
+    "nimbus.monitor.freq.secs": 0.5,
+    "nimbus.task.timeout.secs": 6,
+    "nimbus.task.launch.secs": 30,
+    "supervisor.monitor.frequency.secs": 0.5,
+    "supervisor.heartbeat.frequency.secs": 1,
+    "supervisor.worker.timeout.secs": 6,
+    "supervisor.worker.start.timeout.secs": 30,
+    "supervisor.worker.shutdown.sleep.secs": 1,
+    "worker.heartbeat.frequency.secs": 0.5,
+}
+
+LEDGER_TOPOLOGY = str(ROOT / "tests" / "chaos" / "ledger_project" / "ledger_wordcount.py")
+
+
+class Cluster:
+    """ZooKeeper + nimbus(es) + supervisors on loopback, each a process this object started."""
+
+    def __init__(
+        self,
+        base: Path,
+        supervisors: int = 2,
+        slots: int = 2,
+        nimbuses: int = 1,
+        conf: dict[str, Any] | None = None,
+    ) -> None:
+        require_zookeeper()
+        self.base = base
+        self.zk = ZooKeeperServer(base / "zk")
+        ports = free_ports(nimbuses + supervisors * slots)
+        self.nimbus_ports = ports[:nimbuses]
+        self.slot_ports = [
+            ports[nimbuses + k * slots : nimbuses + (k + 1) * slots] for k in range(supervisors)
+        ]
+        self.common: dict[str, Any] = {
+            **FAST_CONF,
+            "storm.zookeeper.servers": [self.zk.host],
+            "storm.zookeeper.port": self.zk.port,
+            "storm.zookeeper.root": "/squall",
+            "nimbus.seeds": [f"127.0.0.1:{p}" for p in self.nimbus_ports],
+            **(conf or {}),
+        }
+        self.nimbi = [
+            Daemon(
+                "nimbus",
+                {
+                    **self.common,
+                    "nimbus.thrift.port": p,
+                    "storm.local.dir": str(base / f"nimbus{k}"),
+                },
+                base / f"nimbus{k}",
+            )
+            for k, p in enumerate(self.nimbus_ports)
+        ]
+        self.supervisors = [
+            Daemon(
+                "supervisor",
+                {
+                    **self.common,
+                    "storm.local.dir": str(base / f"sup{k}"),
+                    "supervisor.slots.ports": ports_,
+                },
+                base / f"sup{k}",
+            )
+            for k, ports_ in enumerate(self.slot_ports)
+        ]
+        self.client_conf = base / "client.json"
+        self.client_conf.write_text(json.dumps(self.common))
+        self.ledger = base / "ledger"
+        self.ledger.mkdir(parents=True, exist_ok=True)
+
+    def start(self) -> Cluster:
+        self.zk.start()
+        for d in (*self.nimbi, *self.supervisors):
+            d.start()
+        wait_until(self.leader_address, 30, "a leader nimbus")
+        wait_until(
+            lambda: len(self.state().supervisors()) == len(self.supervisors),
+            30,
+            "every supervisor to register",
+        )
+        return self
+
+    # -- looking at it -------------------------------------------------------------------
+    def squall(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return squall(*args, "--conf", str(self.client_conf), check=check)
+
+    def _kazoo(self) -> Any:
+        from squall.cluster.state import ClusterState
+        from squall.cluster.zookeeper import ZooKeeperStore
+
+        if getattr(self, "_state", None) is None:
+            store = ZooKeeperStore(self.zk.hosts, session_timeout_secs=10)
+            store.start(10)
+            self._state = ClusterState(store, "/squall")
+        return self._state
+
+    def state(self) -> Any:
+        """A ClusterState on this cluster's ZooKeeper (the test's own session)."""
+        return self._kazoo()
+
+    def leader_address(self) -> str | None:
+        from squall.daemon.nimbus_client import NimbusClient, NimbusClientError
+
+        try:
+            return NimbusClient(self.common["nimbus.seeds"], timeout_secs=2).leader()
+        except NimbusClientError:
+            return None
+
+    def topology_id(self, name: str) -> str | None:
+        for tid, (base, _v) in self.state().storm_bases().items():
+            if base.name == name:
+                return str(tid)
+        return None
+
+    def assignment(self, name: str) -> Any:
+        tid = self.topology_id(name)
+        rec = self.state().assignment(tid) if tid else None
+        return rec[0] if rec else None
+
+    def worker_pids(self) -> dict[tuple[int, int], int]:
+        """(supervisor number, port) -> pid, from the supervisors' pid files."""
+        out = {}
+        for k, d in enumerate(self.supervisors):
+            for f in (d.dir / "supervisor" / "workers").glob("*.pid"):
+                with contextlib.suppress(OSError, ValueError):
+                    out[(k, int(f.stem))] = int(f.read_text().strip())
+        return out
+
+    def live_worker_pids(self) -> dict[tuple[int, int], int]:
+        return {k: pid for k, pid in self.worker_pids().items() if is_worker(pid)}
+
+    def running_workers(self, name: str) -> int:
+        """Workers of ``name`` that run and beat (a worker heartbeat newer than 3 s)."""
+        tid = self.topology_id(name)
+        if tid is None:
+            return 0
+        now = time.time()
+        return sum(1 for hb, _v in self.state().heartbeats(tid).values() if now - hb.time_secs < 3)
+
+    # -- the ledger topology ---------------------------------------------------------------------
+    def submit_ledger(
+        self,
+        name: str = "ledger",
+        sentences: int = 2000,
+        workers: int = 2,
+        *extra: str,
+        conf: dict[str, Any] | None = None,
+    ) -> str:
+        settings = {
+            "topology.workers": workers,
+            "ledger.dir": str(self.ledger),
+            "ledger.sentences": sentences,
+            "topology.max.spout.pending": 500,
+            "topology.message.timeout.secs": 4,
+            **(conf or {}),
+        }
+        args = ["submit", LEDGER_TOPOLOGY, "--name", name, *extra]
+        for k, v in settings.items():
+            args += ["-c", f"{k}={json.dumps(v) if not isinstance(v, str) else v}"]
+        return self.squall(*args).stdout
+
+    # -- teardown ------------------------------------------------------------------------------
+    def logs(self) -> str:
+        parts = []
+        for d in (*self.nimbi, *self.supervisors):
+            parts.append(f"==== {d.kind} {d.dir.name} ====\n{d.log()[-6000:]}")
+            for f in sorted((d.dir / "supervisor" / "logs").glob("*.log")):
+                parts.append(f"==== {f} ====\n{f.read_text(errors='replace')[-4000:]}")
+        return "\n".join(parts)
+
+    def stop(self) -> None:
+        state = getattr(self, "_state", None)
+        if state is not None:
+            with contextlib.suppress(Exception):
+                state.store.stop()
+        for d in (*self.supervisors, *self.nimbi):
+            d.kill(signal.SIGTERM)
+        # Workers outlive supervisors by design: stop the ones ours started, by pid.
+        for pid in self.worker_pids().values():
+            if is_worker(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        self.zk.stop()
+
+
+def is_worker(pid: int) -> bool:
+    """True if ``pid`` is a live squall cluster worker (not a reused pid)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmd = f.read()
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rpartition(b")")[2].split()[0]
+    except OSError:
+        return False
+    return state != b"Z" and b"squall.daemon.cluster_worker" in cmd
+
+
+@contextlib.contextmanager
+def running_cluster(**kwargs: Any) -> Iterator[Cluster]:
+    """A started :class:`Cluster` in a temp dir; its logs are printed if the test fails."""
+    require_zookeeper()
+    base = Path(tempfile.mkdtemp(prefix="squall-cluster-"))
+    cluster = Cluster(base, **kwargs)
+    try:
+        cluster.start()
+        yield cluster
+    except BaseException:
+        sys.stderr.write(cluster.logs())
+        raise
+    finally:
+        cluster.stop()
+        shutil.rmtree(base, ignore_errors=True)

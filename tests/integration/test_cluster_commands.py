@@ -1,0 +1,115 @@
+"""A real cluster on loopback (ZooKeeper + nimbus + 2 supervisors) runs the ledger word count
+and obeys every command: submit, list, activate, deactivate, rebalance, kill."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.chaos import ledger
+from tests.chaos.harness import Cluster, is_worker, running_cluster, wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]
+
+SENTENCES = 3000
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    with running_cluster(supervisors=2, slots=2) as c:
+        yield c
+
+
+def test_the_word_count_runs_with_exact_results_through_every_command(cluster: Cluster) -> None:
+    folder = cluster.ledger
+    assert cluster.squall("list").stdout == "No topologies running.\n"
+
+    # submit --inactive: the workers start, the spouts do not.
+    out = cluster.submit_ledger("ledger", SENTENCES, 2, "--inactive", conf={"ledger.rate": 250})
+    assert "Submitted topology 'ledger'" in out
+    wait_until(lambda: cluster.running_workers("ledger") == 2, 60, "2 running workers")
+    a = cluster.assignment("ledger")
+    assert len({w.node for w in a.workers}) == 2, "the even scheduler uses both supervisors"
+    time.sleep(1.0)
+    assert ledger.emits(folder) == 0
+    listing = cluster.squall("list").stdout.splitlines()
+    assert listing[0].split() == [
+        "Topology_name",
+        "Status",
+        "Num_tasks",
+        "Num_workers",
+        "Uptime_secs",
+        "Topology_Id",
+        "Owner",
+    ]
+    name, status, tasks, workers, *_ = listing[2].split()
+    assert (name, status, tasks, workers) == ("ledger", "INACTIVE", "12", "2")
+
+    # activate, then deactivate part way: emits stop.
+    assert cluster.squall("activate", "ledger").stdout == "Activated topology: ledger\n"
+    wait_until(lambda: len(ledger.acked_ids(folder)) >= 300, 30, "300 acks")
+    assert cluster.squall("deactivate", "ledger").stdout == "Deactivated topology: ledger\n"
+    time.sleep(0.5)
+    stopped_at = ledger.emits(folder)
+    time.sleep(1.0)
+    assert ledger.emits(folder) == stopped_at < SENTENCES
+
+    # activate again, and rebalance to 3 workers while tuples flow.
+    cluster.squall("activate", "ledger")
+    wait_until(lambda: ledger.emits(folder) >= SENTENCES // 2, 30, "half the sentences")
+    out = cluster.squall("rebalance", "ledger", "-n", "3", "-e", "split=2", "-w", "0.5")
+    assert out.stdout == "Topology ledger is rebalancing\n"
+    wait_until(lambda: len(cluster.assignment("ledger").workers) == 3, 30, "3 assigned workers")
+    wait_until(lambda: cluster.running_workers("ledger") == 3, 60, "3 running workers")
+
+    wait_until(lambda: len(ledger.acked_ids(folder)) == SENTENCES, 90, "every sentence acked")
+    report = ledger.verdict(folder, SENTENCES)
+    assert report["pass"], report
+    assert ledger.word_counts(folder) == ledger.expected_counts(SENTENCES)
+
+    # kill: spouts off at once, everything gone after the wait.
+    tid = cluster.topology_id("ledger")
+    pids = list(cluster.live_worker_pids().values())
+    assert cluster.squall("kill", "ledger", "-w", "1").stdout == "Killed topology: ledger\n"
+    assert "KILLED" in cluster.squall("list").stdout
+    wait_until(
+        lambda: cluster.squall("list").stdout == "No topologies running.\n", 30, "the removal"
+    )
+    wait_until(lambda: not any(is_worker(p) for p in pids), 30, "every worker to exit")
+    state = cluster.state()
+    for folder_name in ("storms", "assignments", "workerbeats", "errors"):
+        assert state.store.children(state.path(folder_name)) == [], folder_name
+    for sup in cluster.supervisors:
+        wait_until(
+            lambda sup=sup: not (sup.dir / "supervisor" / "stormdist" / tid).exists(),
+            10,
+            "the supervisor to delete the code",
+        )
+
+
+def test_a_topology_name_in_use_is_refused_with_a_clear_message(cluster: Cluster) -> None:
+    cluster.submit_ledger("twice", 10, 1)
+    try:
+        proc = cluster.squall(
+            "submit",
+            "tests/chaos/ledger_project/ledger_wordcount.py",
+            "--name",
+            "twice",
+            check=False,
+        )
+        assert proc.returncode == 1
+        assert "topology 'twice' is already running" in proc.stderr
+    finally:
+        cluster.squall("kill", "twice", "-w", "0")
+
+
+def test_an_invalid_topology_is_refused_before_anything_is_sent(cluster: Cluster) -> None:
+    proc = cluster.squall("submit", "tests/chaos/no_such_file.py", check=False)
+    assert proc.returncode == 1
+    assert "no such file" in proc.stderr
+    proc = cluster.squall("kill", "nothing-here", check=False)
+    assert proc.returncode == 1
+    assert "topology 'nothing-here' is not running" in proc.stderr
+    assert cluster.state().storm_bases() == {}
