@@ -7,7 +7,6 @@ import time
 from collections.abc import Iterator
 
 import pytest
-
 from tests.chaos import ledger
 from tests.chaos.harness import Cluster, is_worker, running_cluster, wait_until
 
