@@ -7,11 +7,21 @@ children in this directory (the declaring file's directory is the resource dir).
 
 from __future__ import annotations
 
+import os
 import sys
 from collections import Counter
 from typing import Any
 
-from squall import Bolt, Grouping, ShellBolt, ShellSpout, Topology
+from squall import (
+    Bolt,
+    FailedError,
+    Grouping,
+    ReliableSpout,
+    ShellBolt,
+    ShellSpout,
+    Spout,
+    Topology,
+)
 
 SENTENCES = [
     "the cow jumped over the moon",
@@ -115,3 +125,110 @@ def pystorm_topology(serializer: str) -> type[Topology]:
         number_sink = NumberSink.spec(inputs=[numbers])
 
     return Pystorm
+
+
+# -- isolated Squall components ------------------------------------------------------------
+CRASH_MARK = "test.crash.mark"
+
+
+class Sentences(ReliableSpout):
+    """Emits sentence i with id i for i in 0..test.sentences-1 (split over tasks); replays fails."""
+
+    outputs = ["sentence"]
+
+    def initialize(self, conf: Any, context: Any) -> None:
+        total = int(conf[SENTENCE_COUNT])
+        n = len(context.get_component_tasks(context.component_id))
+        self.todo = iter(range(context.task_index, total, n))
+
+    def next_tuple(self) -> None:
+        i = next(self.todo, None)
+        if i is not None:
+            self.emit([SENTENCES[i % len(SENTENCES)]], tup_id=i)
+
+
+class Split(Bolt):
+    """Splits sentences; with ``crash_on`` set, the first child to see it dies hard."""
+
+    outputs = ["word"]
+
+    def __init__(self, crash_on: str | None = None) -> None:
+        super().__init__()
+        self.crash_on = crash_on
+
+    def initialize(self, conf: Any, context: Any) -> None:
+        self.mark = conf.get(CRASH_MARK)
+
+    def process(self, tup: Any) -> None:
+        words = tup.values.sentence.split()
+        if self.crash_on in words and self.mark and not os.path.exists(self.mark):
+            open(self.mark, "w").close()
+            os.abort()  # SIGABRT: as a segfaulting C extension would
+        for word in words:
+            self.emit([word])
+
+
+class Numbers(Spout):
+    """0..test.numbers-1 with ids; publishes acked and failed ids."""
+
+    outputs = ["n"]
+
+    def initialize(self, conf: Any, context: Any) -> None:
+        self.todo = iter(range(int(conf[NUMBER_COUNT])))
+        self.acked: list[Any] = []
+        self.failed: list[Any] = []
+        self.report_metric("acked", self.acked)
+        self.report_metric("failed", self.failed)
+
+    def next_tuple(self) -> None:
+        n = next(self.todo, None)
+        if n is not None:
+            self.emit([n], tup_id=n)
+
+    def ack(self, tup_id: Any) -> None:
+        self.acked.append(tup_id)
+
+    def fail(self, tup_id: Any) -> None:
+        self.failed.append(tup_id)
+
+
+class RejectOdd(Bolt):
+    """Raises on odd numbers (reported, tuple failed); fails multiples of 10 quietly."""
+
+    outputs = ["n", "tags"]
+
+    def process(self, tup: Any) -> None:
+        n = tup.values.n
+        if n % 2:
+            raise ValueError(f"odd number {n}")
+        if n % 10 == 0:
+            raise FailedError()
+        # A value msgpack cannot carry (a set) crosses the process boundary too.
+        self.emit([n, {"even", f"n{n}"}])
+
+
+class Tags(Bolt):
+    def initialize(self, conf: Any, context: Any) -> None:
+        self.tags: dict[int, Any] = {}
+        self.report_metric("tags", self.tags)
+
+    def process(self, tup: Any) -> None:
+        self.tags[tup.values.n] = tup.values.tags
+
+
+def isolated_wordcount(options: Any = True, spout_isolated: Any = True) -> type[Topology]:
+    class IsolatedWordCount(Topology):
+        sentences = Sentences.spec(isolated=spout_isolated)
+        split = Split.spec(inputs=[sentences], par=2, isolated=options, crash_on="dwarfs")
+        count = WordCounter.spec(inputs={split: Grouping.fields("word")}, par=2)
+
+    return IsolatedWordCount
+
+
+def judge(isolated: Any) -> type[Topology]:
+    class Judge(Topology):
+        numbers = Numbers.spec()
+        judge = RejectOdd.spec(inputs=[numbers], isolated=isolated)
+        tags = Tags.spec(inputs=[judge])
+
+    return Judge

@@ -106,6 +106,8 @@ class ComponentSpec:
     tasks: int | None = None
     outputs: Any = None
     kwargs: Mapping[str, Any] = field(default_factory=dict)
+    # Run each task in its own child process (squall.multilang): False, True or options.
+    isolated: Any = False
 
     def __getitem__(self, stream: str) -> StreamRef:
         if not isinstance(stream, str):
@@ -144,6 +146,7 @@ class Component:
         *,
         tasks: int | None = None,
         outputs: Sequence[str] | Sequence[Stream] | None = None,
+        isolated: bool | Mapping[str, Any] = False,
         **kwargs: Any,
     ) -> ComponentSpec:
         """Declare this component in a topology.
@@ -156,6 +159,9 @@ class Component:
             config: component-specific config (for example tick frequency).
             tasks: number of tasks (``topology.tasks``); defaults to ``par``.
             outputs: override the class's ``outputs`` for this declaration.
+            isolated: run each task in its own Python process over the multilang
+                protocol (``True``, or options such as ``{"python": "/venv/bin/python"}``;
+                see docs/multilang.md). Same semantics as in process.
             kwargs: passed to the component's constructor on every task.
         """
         return ComponentSpec(
@@ -167,6 +173,7 @@ class Component:
             tasks=tasks,
             outputs=outputs,
             kwargs=dict(kwargs),
+            isolated=isolated,
         )
 
     def initialize(self, conf: Mapping[str, Any], context: TopologyContext) -> None:

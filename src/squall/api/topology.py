@@ -16,7 +16,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, ClassVar
@@ -52,10 +52,30 @@ class ComponentDef:
     outputs: Mapping[str, Stream]
     config: Mapping[str, Any]
     kwargs: Mapping[str, Any] = field(default_factory=dict)
+    # False, True or a mapping of options: each task runs in a child process.
+    isolated: Any = False
 
     def make(self) -> Component:
-        """A fresh instance for one task."""
+        """A fresh instance for one task (for an isolated component, its host-side proxy)."""
+        if self.isolated:
+            if _ISOLATION is None:
+                raise RuntimeError(
+                    f"component {self.name!r} is isolated=True, which needs squall.multilang "
+                    "(import squall)"
+                )
+            return _ISOLATION(self)
         return self.cls(**self.kwargs)
+
+
+# Set by squall.multilang on import (it sits above this layer): builds the host-side
+# proxy that runs an isolated component's class in a child process.
+_ISOLATION: Callable[[ComponentDef], Component] | None = None
+
+
+def set_isolation(factory: Callable[[ComponentDef], Component]) -> None:
+    """Register what ``ComponentDef.make`` uses for ``isolated=True`` components."""
+    global _ISOLATION
+    _ISOLATION = factory
 
 
 @dataclass(frozen=True)
@@ -161,6 +181,7 @@ def build_definition(
             outputs=MappingProxyType(resolve_outputs(spec.cls, spec.outputs, cname)),
             config=MappingProxyType(dict(spec.config)),
             kwargs=MappingProxyType(dict(spec.kwargs)),
+            isolated=spec.isolated,
         )
         del attr
     return TopologyDef(name, MappingProxyType(components), MappingProxyType(dict(config)))

@@ -8,9 +8,12 @@ below ``daemon``.
 """
 
 from squall.multilang.codec import JsonCodec, MsgpackCodec, ProtocolError, codec_for
+from squall.multilang.isolated import IsolatedBolt, IsolatedSpout
 from squall.multilang.shell import ShellBolt, ShellError, ShellProcessError, ShellSpout
 
 __all__ = [
+    "IsolatedBolt",
+    "IsolatedSpout",
     "JsonCodec",
     "MsgpackCodec",
     "ProtocolError",

@@ -22,6 +22,7 @@ streams (an :class:`~squall.api.errors.EmitError` is raised in user code),
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import logging
 import os
@@ -375,6 +376,8 @@ def _run(cls: type[Component], pipe: _Pipe) -> int:
     init = offered.get("init")
     kwargs: dict[str, Any] = {}
     context: TopologyContext
+    if isinstance(init, str):
+        init = base64.b64decode(init)
     if isinstance(init, bytes):
         kwargs, context = pickle.loads(init)
     else:
