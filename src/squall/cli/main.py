@@ -16,13 +16,14 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from squall.cli import cluster, drpc, run, version
+from squall.cli import cluster, drpc, run, ui, version
 
 #: ``register`` functions of the command groups, in the order ``--help`` lists them.
 COMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None], ...] = (
     run.register,
     drpc.register,
     cluster.register,
+    ui.register,
     version.register,
 )
 

@@ -47,6 +47,7 @@ from squall.cli.display import (
 )
 from squall.cli.drpc import local_endpoint
 from squall.cli.loader import TopologyLoadError, load_topology
+from squall.cli.ui import add_server_options, start_ui
 from squall.config import ConfigError
 from squall.daemon.local_cluster import LocalCluster, LocalTopology
 from squall.runtime.stats import ComponentStats, ErrorReport
@@ -153,6 +154,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="log every emitted tuple (sets topology.debug)",
     )
     p.add_argument("-n", "--name", help="topology name (default: the topology's own name)")
+    p.add_argument("--ui", action="store_true", help="serve the web UI and REST API while it runs")
+    add_server_options(p, prefix="ui-")
     p.add_argument(
         "--interval",
         type=_positive_float,
@@ -357,6 +360,13 @@ def _run(args: argparse.Namespace, console: Console, signals: _Signals) -> int:
     monitor = _Monitor(console, throttle)
 
     with LocalCluster() as cluster, contextlib.ExitStack() as stack:
+        if args.ui:
+            try:
+                ui = start_ui(cluster, args.ui_host, args.ui_port, args.log_dir)
+            except OSError as e:
+                return _report_failure(console, "cannot serve the UI", e, args.verbose, False)
+            stack.callback(ui.stop)
+            console.message(f"Squall UI at {ui.url}/ (worker logs in {ui.log_dir})", to_out=True)
         try:
             # A topology with DRPC spouts gets a DRPC server while it runs.
             conf.update(stack.enter_context(local_endpoint(definition, effective, console.message)))
@@ -404,6 +414,9 @@ def _watch(
         wake = tick if deadline is None else min(tick, deadline)
         if signals.stop.wait(max(0.0, wake - time.monotonic())):
             reason = "Ctrl-C" if signals.signum == signal.SIGINT else "SIGTERM"
+            break
+        if name not in cluster.topologies:
+            reason = "killed from the UI"
             break
         now = time.monotonic()
         try:
