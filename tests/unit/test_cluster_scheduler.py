@@ -118,3 +118,10 @@ def test_same_placement_ignores_start_times() -> None:
     assert same_placement(a, b)
     assert not same_placement(a, c)
     assert not same_placement(a, None)
+
+
+def test_slots_to_avoid_are_used_only_when_nothing_else_is_free() -> None:
+    dead = WorkerSlot("b", 6700)
+    placement = schedule_even([(1, 1)], 1, {}, slots("a:6701 b:6700 b:6701"), avoid=[dead])
+    assert placement == {(1, 1): WorkerSlot("a", 6701)}
+    assert schedule_even([(1, 1)], 1, {}, [dead], avoid=[dead]) == {(1, 1): dead}

@@ -299,8 +299,9 @@ class Nimbus:
                 live = {}
                 free |= set(alive[tid])
             executors = topology_executors(base.component_tasks, base.component_executors)
-            placement = schedule_even(executors, base.num_workers, live, free)
             prev = current[tid][0] if tid in current else None
+            dead = {w.slot for w in prev.workers if w.slot not in live} if prev else set()
+            placement = schedule_even(executors, base.num_workers, live, free, avoid=dead)
             if not placement and not ops:
                 if tid not in self._no_slots_logged:
                     log.warning("topology %s: no free slot to run it on", tid)

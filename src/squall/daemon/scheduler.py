@@ -22,7 +22,7 @@ The rules (``EvenScheduler.java``):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 from squall.cluster.records import Assignment, ExecutorId, WorkerAssignment, WorkerSlot
 from squall.runtime.plan import partition_fixed
@@ -47,6 +47,7 @@ def schedule_even(
     num_workers: int,
     alive_assigned: Mapping[WorkerSlot, Sequence[ExecutorId]],
     free_slots: Iterable[WorkerSlot],
+    avoid: Collection[WorkerSlot] = (),
 ) -> dict[ExecutorId, WorkerSlot]:
     """Where every executor of one topology runs: the live ones stay, the rest spread.
 
@@ -55,6 +56,8 @@ def schedule_even(
         num_workers: the workers it asks for.
         alive_assigned: its live workers' slots and the executors they run.
         free_slots: slots no live worker uses (of any topology).
+        avoid: free slots to use only after all others (Squall's addition: the slots
+            whose workers just died there, so they move rather than stay put).
 
     Returns:
         executor -> slot. Executors for which no slot could be found (no free slot
@@ -67,7 +70,9 @@ def schedule_even(
         for e in execs:
             if e in wanted_set:
                 placement[e] = slot
-    free = sort_slots(s for s in free_slots if s not in alive_assigned)
+    candidates = [s for s in free_slots if s not in alive_assigned]
+    free = sort_slots(s for s in candidates if s not in avoid)
+    free += sort_slots(s for s in candidates if s in avoid)
     live = len(alive_assigned)
     total = min(num_workers, len(free) + live)
     reassign_slots = free[: max(0, min(total - live, len(free)))]
