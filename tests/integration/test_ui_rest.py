@@ -273,3 +273,37 @@ def test_worker_processes_report_their_executors_through_the_parent(tmp_path: Pa
         # Worker 1's records reach its own log file through the parent.
         log1 = tmp_path / "workers-artifacts" / tid / "6701" / "worker.log"
         wait_for(log1.exists, "worker 1's log file")
+
+
+def test_debug_sampling_over_http_shows_sampled_tuples_and_writes_events_log(
+    tmp_path: Path,
+) -> None:
+    with (
+        LocalCluster() as cluster,
+        UIServer(LocalSource(cluster), port=0, log_dir=tmp_path, sample_secs=0.2) as ui,
+    ):
+        cluster.submit("sampled", U.NumbersTopology, {U.RATE: 200})
+        http = Http(ui.url)
+        tid = http.get("/api/v1/topology/summary")["topologies"][0]["id"]
+        resp = http.post(f"/api/v1/topology/{tid}/component/double/debug/enable/50")
+        assert resp["topologyOperation"] == "debug/enable"
+        comp = http.get(f"/api/v1/topology/{tid}/component/double")
+        assert (comp["debug"], comp["samplingPct"]) == (True, 50.0)
+
+        def sampled() -> list[dict[str, Any]]:
+            return list(
+                http.get(f"/api/v1/topology/{tid}/events?component=double&limit=2000")["events"]
+            )
+
+        wait_for(lambda: len(sampled()) >= 10, "sampled tuples")
+        event = sampled()[-1]
+        assert event["component"] == "double" and event["stream"] in ("default", "odd")
+        assert http.get(f"/api/v1/topology/{tid}/events?component=sink")["events"] == []
+        events_log = tmp_path / "workers-artifacts" / tid / "6700" / "events.log"
+        wait_for(events_log.exists, "events.log")
+        assert '"component": "double"' in events_log.read_text()
+        http.post(f"/api/v1/topology/{tid}/component/double/debug/disable/0")
+        time.sleep(0.3)
+        before = len(sampled())
+        time.sleep(0.5)
+        assert len(sampled()) == before
