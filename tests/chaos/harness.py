@@ -377,8 +377,7 @@ class Cluster:
         ]
         self.client_conf = base / "client.json"
         self.client_conf.write_text(json.dumps(self.common))
-        self.ledger = base / "ledger"
-        self.ledger.mkdir(parents=True, exist_ok=True)
+        self.ledgers = base / "ledger"
 
     def start(self) -> Cluster:
         self.zk.start()
@@ -450,6 +449,12 @@ class Cluster:
         return sum(1 for hb, _v in self.state().heartbeats(tid).values() if now - hb.time_secs < 3)
 
     # -- the ledger topology ---------------------------------------------------------------------
+    def ledger(self, name: str) -> Path:
+        """The folder where topology ``name``'s ledgers go."""
+        folder = self.ledgers / name
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
     def submit_ledger(
         self,
         name: str = "ledger",
@@ -460,7 +465,7 @@ class Cluster:
     ) -> str:
         settings = {
             "topology.workers": workers,
-            "ledger.dir": str(self.ledger),
+            "ledger.dir": str(self.ledger(name)),
             "ledger.sentences": sentences,
             "topology.max.spout.pending": 500,
             "topology.message.timeout.secs": 4,

@@ -22,7 +22,7 @@ def cluster() -> Iterator[Cluster]:
 
 
 def test_the_word_count_runs_with_exact_results_through_every_command(cluster: Cluster) -> None:
-    folder = cluster.ledger
+    folder = cluster.ledger("ledger")
     assert cluster.squall("list").stdout == "No topologies running.\n"
 
     # submit --inactive: the workers start, the spouts do not.
