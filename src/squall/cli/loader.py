@@ -28,6 +28,11 @@ from squall.api.builder import TopologyBuilder
 from squall.api.component import Bolt, Spout
 from squall.api.topology import Topology, TopologyDef
 from squall.daemon.shipping import load_topology_source
+from squall.multilang.streamparse_compat import (
+    from_streamparse,
+    is_streamparse_topology,
+    project_resource_dir,
+)
 
 
 class TopologyLoadError(Exception):
@@ -74,6 +79,10 @@ def load_module(source: str) -> ModuleType:
 def _load_file(path: Path) -> ModuleType:
     if not path.is_file():
         raise TopologyLoadError(f"{path}: no such file")
+    # A streamparse project's topologies/x.py imports its components from ../src.
+    src = project_resource_dir(str(path))
+    if src is not None and src != str(path.resolve().parent) and src not in sys.path:
+        sys.path.insert(0, src)
     try:
         # Registers the file's module under a name derived from its path, so that
         # local worker processes (--workers N) import the very same code.
@@ -152,6 +161,8 @@ def find_topologies(module: ModuleType) -> dict[str, Any]:
                 found[attr] = value
         elif isinstance(value, TopologyDef | TopologyBuilder):
             found[attr] = value
+        elif is_streamparse_topology(value) and value.__module__ == module.__name__:
+            found[attr] = from_streamparse(value)
     return found
 
 
@@ -171,6 +182,8 @@ def load_topology(target: str) -> LoadedTopology:
                 f"{source} has no attribute {attr!r} (topologies it defines: {known})"
             )
         obj = getattr(module, attr)
+        if is_streamparse_topology(obj):
+            obj = from_streamparse(obj)
         if not (_is_topology_class(obj) or isinstance(obj, TopologyDef | TopologyBuilder)):
             raise TopologyLoadError(
                 f"{source}:{attr} is a {_describe(obj)}, not a topology; name a Topology "

@@ -109,6 +109,8 @@ class _Pipe:
         self.decoder = self.codec.decoder(1 << 30)
         self.queue: deque[Any] = deque()
         self.out: list[bytes] = []
+        # In batch mode (negotiated), commands collect here as rows until flush.
+        self.rows: list[Any] | None = None
         self.in_fd = sys.stdin.fileno()
         self.out_fd = os.dup(sys.stdout.fileno())
         # print() in user code must not corrupt the protocol: stdout now goes to stderr.
@@ -129,9 +131,17 @@ class _Pipe:
         return self.queue.popleft()
 
     def send(self, msg: Any) -> None:
-        self.out.append(self.codec.encode(msg))
+        if self.rows is not None:
+            self.rows.append(msg)
+        else:
+            self.out.append(self.codec.encode(msg))
 
     def flush(self) -> None:
+        rows = self.rows
+        if rows:
+            # Batch mode: everything since the last flush, in order, as one message.
+            self.out.append(self.codec.encode({"command": "b", "b": rows}))
+            self.rows = []
         if not self.out:
             return
         data = b"".join(self.out)
@@ -279,6 +289,11 @@ class _BoltCollector(_Collector):
                             f"tuple that was already acked or failed ({a!r})"
                         )
                     ids.append(a._id)
+        rows = self.pipe.rows
+        if rows is not None and direct_task is None and not need_task_ids:
+            # Batch row: [0, values, anchor ids, stream or None].
+            rows.append([0, values, ids, None if s == DEFAULT_STREAM else s])
+            return None
         msg: dict[str, Any] = {"command": "emit", "tuple": values, "anchors": ids}
         if s != DEFAULT_STREAM:
             msg["stream"] = s
@@ -287,12 +302,20 @@ class _BoltCollector(_Collector):
     def ack(self, tup: Tuple) -> None:
         if isinstance(tup, _RemoteTuple) and not tup.done:
             tup.done = True
-            self.pipe.send({"command": "ack", "id": tup._id})
+            rows = self.pipe.rows
+            if rows is not None:
+                rows.append([1, tup._id])
+            else:
+                self.pipe.send({"command": "ack", "id": tup._id})
 
     def fail(self, tup: Tuple) -> None:
         if isinstance(tup, _RemoteTuple) and not tup.done:
             tup.done = True
-            self.pipe.send({"command": "fail", "id": tup._id})
+            rows = self.pipe.rows
+            if rows is not None:
+                rows.append([2, tup._id])
+            else:
+                self.pipe.send({"command": "fail", "id": tup._id})
 
     def reset_timeout(self, tup: Tuple) -> None:
         """Not in Storm's multilang protocol: a no-op out of process."""
@@ -385,7 +408,8 @@ def _run(cls: type[Component], pipe: _Pipe) -> int:
     pid = os.getpid()
     with contextlib.suppress(OSError):
         open(os.path.join(hs["pidDir"], str(pid)), "w").close()
-    accepted = {"batch": True} if offered.get("batch") else {}
+    # Batches are for bolts; a spout's commands are one at a time by protocol.
+    accepted = {"batch": True} if offered.get("batch") and issubclass(cls, Bolt) else {}
     reply: dict[str, Any] = {"pid": pid}
     if accepted:
         reply[EXTENSION_KEY] = accepted
@@ -402,6 +426,8 @@ def _run(cls: type[Component], pipe: _Pipe) -> int:
     component.logger = logger
     component.conf = conf
     component.context = context
+    if accepted:
+        pipe.rows = []
     if isinstance(component, Bolt):
         bc = _BoltCollector(pipe, context, component)
         component._collector = bc

@@ -505,8 +505,8 @@ class ShellBolt(_Shell, Bolt):
         **kwargs: Any,
     ) -> None:
         super().__init__(command, script, **kwargs)
-        self._inputs: dict[str, Tuple] = {}
-        self._overflow: deque[tuple[str, Tuple]] = deque()
+        self._inputs: dict[Any, Tuple] = {}
+        self._overflow: deque[tuple[Any, Tuple]] = deque()
         self._out: list[Any] = []
         self._ids_out: list[bytes] = []
         self._next_id = 0
@@ -526,7 +526,8 @@ class ShellBolt(_Shell, Bolt):
     # -- tuples in ----------------------------------------------------------------------
     def process(self, tup: Tuple) -> None:
         self._next_id += 1
-        tid = str(self._next_id)
+        # Storm's ids are decimal strings; in Squall's batch mode plain ints do.
+        tid: Any = self._next_id if self._batch else str(self._next_id)
         if self._state == _READY and not self._overflow and len(self._out) < self._max_pending:
             self._send_tuple(tid, tup)
         else:
@@ -537,7 +538,7 @@ class ShellBolt(_Shell, Bolt):
 
     process_tick = process
 
-    def _send_tuple(self, tid: str, tup: Tuple) -> None:
+    def _send_tuple(self, tid: Any, tup: Tuple) -> None:
         if self._batch:
             # Squall's adapter negotiated batches: rows, encoded together at flush.
             self._inputs[tid] = tup
@@ -690,6 +691,8 @@ class ShellBolt(_Shell, Bolt):
                     ack(t)
                 else:
                     fail(t)
+            elif cmd == "b":
+                self._apply_rows(m.get("b"))
             elif cmd == "sync":
                 self._hb_sent = None
             elif cmd == "log":
@@ -713,6 +716,47 @@ class ShellBolt(_Shell, Bolt):
                     m,
                 )
         return len(msgs)
+
+    def _apply_rows(self, rows: Any) -> None:
+        """A batch from Squall's adapter: compact emit/ack/fail rows, other commands as dicts."""
+        if not self._batch or type(rows) is not list:
+            raise ProtocolError("a batch ('b') the host did not negotiate, or not a list", rows)
+        inputs = self._inputs
+        emit = self.emit
+        acking = self._acking
+        for r in rows:
+            if type(r) is not list:
+                self.apply([r])
+                continue
+            op = r[0]
+            if op == 0:  # [0, values, anchor ids, stream or None]
+                values, ids, stream = r[1], r[2], r[3]
+                if acking:
+                    anchors = []
+                    for a in ids:
+                        t = inputs.get(a)
+                        if t is None:
+                            raise ProtocolError(f"emit anchored to unknown id {a!r}", r)
+                        anchors.append(t)
+                else:
+                    anchors = None
+                try:
+                    if stream is None and anchors is None:
+                        emit(values)
+                    else:
+                        emit(values, stream=stream or "default", anchors=anchors)
+                except EmitError as e:
+                    raise ProtocolError(str(e), r) from None
+            elif op == 1 or op == 2:
+                t = inputs.pop(r[1], None)
+                if t is None:
+                    raise ProtocolError(f"ack/fail of unknown id {r[1]!r}", r)
+                if op == 1:
+                    self.ack(t)
+                else:
+                    self.fail(t)
+            else:
+                raise ProtocolError(f"unknown batch row {op!r}", r)
 
     # -- health -----------------------------------------------------------------------------
     def on_check(self, now: float) -> None:
