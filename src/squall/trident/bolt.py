@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -707,6 +708,7 @@ class TridentBolt(Bolt):
         self.committers: dict[int, list[Proc]] = {}
         self.group_routes: dict[int, list[int]] = {}
         self.last_committed: dict[int, int] = {}
+        self.committed_bids: deque[Any] = deque()
         self.task_index = 0
         self.n_tasks = 1
         self.batches_done = 0
@@ -790,9 +792,9 @@ class TridentBolt(Bolt):
         if rec is not None:
             return rec
         if isinstance(bid, int):
+            if bid in self.committed_bids:
+                return None  # a late tuple of a batch this task committed already
             txid = txid_of(bid)
-            if txid <= self.last_committed.get(group, 0):
-                return None  # a late tuple of a batch that committed already
             # A new attempt of a txid replaces every older attempt held here.
             for other in [
                 b
@@ -911,6 +913,11 @@ class TridentBolt(Bolt):
             return
         txid = txid_of(bid)
         self.last_committed[group] = txid
+        # A committed batch may still be replayed (another task's commit failed): only
+        # this very attempt is done. Remembered for a while, to drop its late tuples.
+        self.committed_bids.append(bid)
+        if len(self.committed_bids) > 64:
+            self.committed_bids.popleft()
         for b in [
             b
             for b, r in self.records.items()

@@ -826,6 +826,7 @@ class _Stage:
     outputs: list[_Edge] = field(default_factory=list)
     emitter: Node | None = None
     force_one: bool = False
+    hint: int = 0  # a parallelism hint given right after the repartition
 
 
 @dataclass(eq=False)
@@ -1009,6 +1010,7 @@ class _Compiler:
                     target = p.params.get("_stage")
                     if target is None:
                         target = p.params["_stage"] = self._new_stage()
+                        target.hint = p.par or 0
                         n.stage = target
                         src, routing, key = self._source(p)
                         self._edge(src, n, routing, key)
@@ -1177,7 +1179,7 @@ class _Compiler:
         out_streams = [OutStream(DATA_FIELDS, name=o.stream, direct=True) for o in outputs]
         if any(n.kind == "drpc_return" for n in nodes):
             out_streams.append(OutStream(["result", "return-info"], name=RETURN_STREAM))
-        par = max([n.par or 0 for n in nodes] + [1])
+        par = max([n.par or 0 for n in nodes] + [st.hint, 1])
         if st.force_one:
             par = 1
         return TridentBolt.spec(
