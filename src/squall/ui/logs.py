@@ -39,7 +39,8 @@ EVENTS_KEPT = 2000
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(threadName)s]: %(message)s"
 
-#: (topology name, worker index) -> (topology id, port), or None if unknown.
+#: (topology name, worker index) -> (topology id, port), or None if unknown (worker -1:
+#: only if the topology runs now).
 Resolver = Callable[[str, int], tuple[str, int] | None]
 
 
@@ -52,23 +53,30 @@ def default_log_dir() -> Path:
 def origin(record: logging.LogRecord, known: Callable[[str], bool]) -> tuple[str, int] | None:
     """(topology name, worker index) a record came from, if it can be told.
 
+    Certain: records forwarded by worker processes (tagged ``topology`` and
+    ``worker``) and component loggers (``squall.<topology>.<component>.<task>``).
+    The in-process engine's thread (``squall-<topology>``) counts when the
+    topology is ``known``.
+
     >>> r = logging.makeLogRecord({"name": "squall.wc.split.3", "threadName": "MainThread"})
-    >>> origin(r, lambda name: name == "wc")
+    >>> origin(r, lambda name: False)
     ('wc', 0)
-    >>> origin(logging.makeLogRecord({"topology": "wc", "worker": 2}), lambda n: True)
+    >>> origin(logging.makeLogRecord({"topology": "wc", "worker": 2}), lambda n: False)
     ('wc', 2)
+    >>> origin(logging.makeLogRecord({"name": "squall.ui.server"}), lambda n: False) is None
+    True
     """
     topo = getattr(record, "topology", None)
     if isinstance(topo, str):
         return topo, int(getattr(record, "worker", 0) or 0)
-    thread = record.threadName or ""
-    if thread.startswith("squall-") and known(thread[7:]):
-        return thread[7:], 0
     name = record.name or ""
     if name.startswith("squall."):
         parts = name.split(".")
-        if len(parts) >= 3 and known(parts[1]):
-            return parts[1], 0
+        if len(parts) >= 4 and parts[-1].isdigit():
+            return ".".join(parts[1:-2]), 0
+    thread = record.threadName or ""
+    if thread.startswith("squall-") and known(thread[7:]):
+        return thread[7:], 0
     return None
 
 
@@ -106,7 +114,8 @@ class WorkerLogFiles(logging.Handler):
         return worker_dir(self.root, topology_id, port) / self.filename
 
     def _known(self, name: str) -> bool:
-        return self.resolve(name, 0) is not None
+        # Worker -1: only ask whether it runs (no id is reserved for a guess).
+        return self.resolve(name, -1) is not None
 
     def target(self, record: logging.LogRecord) -> Path | None:
         where = origin(record, self._known)

@@ -35,7 +35,7 @@ from squall.ui.logs import (
     list_logs,
     read_log,
 )
-from squall.ui.source import TopologyNotFound, TopologySource
+from squall.ui.source import FIRST_SLOT_PORT, TopologyNotFound, TopologySource
 from squall.ui.storm_api import (
     DEFAULT_SAMPLE_SECS,
     ApiError,
@@ -179,7 +179,11 @@ class UIServer:
         try:
             info = self.source.topology(name)
         except TopologyNotFound:
-            return None
+            # Still starting (its workers log before the cluster lists it)?
+            reserve = getattr(self.source, "reserve_id", None)
+            if reserve is None or worker < 0:
+                return None
+            return reserve(name), FIRST_SLOT_PORT + worker
         for w in info.workers:
             if w.index == worker:
                 return info.id, w.port

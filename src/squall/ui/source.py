@@ -216,6 +216,8 @@ class LocalSource:
         self._ids = count(1)
         self._lock = threading.Lock()
         self._entries: dict[str, _Entry] = {}  # by name
+        # Ids handed out before a topology is registered (its workers log while it starts).
+        self._reserved: dict[str, tuple[str, float]] = {}
 
     # -- bookkeeping ----------------------------------------------------------
     def _sync(self) -> list[_Entry]:
@@ -227,9 +229,30 @@ class LocalSource:
                     del self._entries[name]
             for name, run in running.items():
                 if name not in self._entries:
-                    tid = f"{name}-{next(self._ids)}-{int(run.started_at)}"
+                    reserved = self._reserved.pop(name, None)
+                    if reserved is not None and reserved[1] >= run.started_at - 60:
+                        tid = reserved[0]
+                    else:
+                        tid = f"{name}-{next(self._ids)}-{int(run.started_at)}"
                     self._entries[name] = _Entry(tid, run, time.time())
             return list(self._entries.values())
+
+    def reserve_id(self, name: str) -> str:
+        """The id topology ``name`` has, or will get when it finishes starting.
+
+        Log records of a topology's workers arrive while it is still starting,
+        before the cluster lists it; they go to the file of the id it will have.
+        """
+        for e in self._sync():
+            if e.run.name == name:
+                return e.id
+        with self._lock:
+            now = time.time()
+            held = self._reserved.get(name)
+            if held is None or now - held[1] > 60:
+                held = (f"{name}-{next(self._ids)}-{int(now)}", now)
+                self._reserved[name] = held
+            return held[0]
 
     def _entry(self, topology_id: str) -> _Entry:
         for e in self._sync():
