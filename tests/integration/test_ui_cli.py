@@ -115,6 +115,9 @@ def test_run_with_ui_stops_when_the_topology_is_killed_from_the_ui(tmp_path: Pat
             time.sleep(0.05)
         [t] = tops
         assert t["name"] == "NumbersTopology"
+        while get(f"{url}/api/v1/topology/{t['id']}")["spouts"][0]["acked"] < 20:
+            assert time.monotonic() < deadline, "the topology never got going"
+            time.sleep(0.05)
         assert post(f"{url}/api/v1/topology/{t['id']}/kill/0")["status"] == "success"
         out, _ = proc.communicate(timeout=30)
     finally:
@@ -122,7 +125,7 @@ def test_run_with_ui_stops_when_the_topology_is_killed_from_the_ui(tmp_path: Pat
             proc.kill()
             proc.wait()
     assert "stopped: killed from the UI" in out
-    assert proc.returncode == 3  # the run ended; user code raised errors (multiples of 10)
+    assert proc.returncode == 3  # the run ended; user code raised errors (10, 20, ...)
     assert list(tmp_path.glob(f"workers-artifacts/{t['id']}/6700/worker.log"))
 
 
