@@ -4,6 +4,8 @@ Usage: ``python scripted_child.py MODE [AFTER]``
 
 * ``echo``: for each tuple, emit its values anchored to it (asking for task ids,
   Storm's default), then ack it. Heartbeats get ``sync``, ticks get ``ack``.
+* ``busy``: compute (burn CPU) for 3 seconds on the first tuple, then echo; a
+  healthy but slow child that must not be declared hung.
 * ``split``: emit each word of the first value, each followed by a read of the
   task-id reply, then ack (the transcript of storm-spec.md §2.8).
 * any fault mode (see ``FAULTS``): behave like ``echo`` for AFTER tuples, then
@@ -37,6 +39,7 @@ FAULTS = {
     "stderr_flood",
     "no_handshake",
     "non_utf8",
+    "sleepy",
 }
 
 stdin = sys.stdin.buffer
@@ -124,6 +127,9 @@ def misbehave(mode, tup):
             sys.stderr.buffer.write(block)
         sys.stderr.buffer.flush()
         return False
+    elif mode == "sleepy":
+        time.sleep(3)  # stuck in a blocking call: silent and idle
+        return False
     elif mode == "non_utf8":
         send_raw(b'{"command": "log", "msg": "\xff\xfe bad"}\nend\n')
     time.sleep(3600)
@@ -157,10 +163,14 @@ def main():
         if tup["stream"] == "__tick":
             send({"command": "ack", "id": tup["id"]})
             continue
-        if mode in FAULTS and seen >= after and misbehave(mode, tup):
-            continue
-        if mode in FAULTS and mode == "stderr_flood":
-            mode = "echo"
+        if mode in FAULTS and seen >= after:
+            if misbehave(mode, tup):
+                continue
+            mode = "echo"  # misbehaved once and carried on (stderr_flood, sleepy)
+        if mode == "busy" and seen == 0:
+            end = time.monotonic() + 3
+            while time.monotonic() < end:
+                sum(range(10000))
         seen += 1
         if mode == "split":
             for word in tup["tuple"][0].split():
