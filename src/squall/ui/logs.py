@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import json
 import logging
-import logging.handlers
 import os
+import queue
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -83,10 +83,17 @@ def origin(record: logging.LogRecord, known: Callable[[str], bool]) -> tuple[str
 class WorkerLogFiles(logging.Handler):
     """Writes each record to its worker's rotated log file, the rest to ``squall.log``.
 
+    Logging stays cheap for the thread that logs (an engine's loop, often): it
+    formats the record and queues the line; a writer thread appends lines in
+    batches and rotates files (``worker.log`` -> ``worker.log.1`` ...).
+
     Args:
         root: the log directory.
         resolve: maps (topology name, worker index) to (topology id, port).
         filename: the per-worker file name.
+        max_bytes: rotate a file when it would grow past this.
+        backups: rotated files kept.
+        daemon_log: file (under ``root``) for records of no topology; None drops them.
     """
 
     def __init__(
@@ -106,8 +113,12 @@ class WorkerLogFiles(logging.Handler):
         self.max_bytes = max_bytes
         self.backups = backups
         self.daemon_log = daemon_log
-        self._files: dict[Path, logging.Handler] = {}
-        self._files_lock = threading.Lock()
+        self._queue: queue.SimpleQueue[tuple[Path, bytes] | threading.Event | None] = (
+            queue.SimpleQueue()
+        )
+        self._files: dict[Path, _RotatingFile] = {}
+        self._writer: threading.Thread | None = None
+        self._writer_lock = threading.Lock()
         self.setFormatter(logging.Formatter(LOG_FORMAT))
 
     def path_for(self, topology_id: str, port: int) -> Path:
@@ -130,25 +141,109 @@ class WorkerLogFiles(logging.Handler):
             path = self.target(record)
             if path is None:
                 return
-            with self._files_lock:
-                h = self._files.get(path)
-                if h is None:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    h = logging.handlers.RotatingFileHandler(
-                        path, maxBytes=self.max_bytes, backupCount=self.backups, encoding="utf-8"
-                    )
-                    h.setFormatter(self.formatter)
-                    self._files[path] = h
-                h.emit(record)
+            self._queue.put((path, (self.format(record) + "\n").encode("utf-8", "replace")))
+            if self._writer is None:
+                self._start_writer()
         except Exception:
             self.handleError(record)
 
+    def _start_writer(self) -> None:
+        with self._writer_lock:
+            if self._writer is None:
+                self._writer = threading.Thread(
+                    target=self._write_loop, name="squall-log-writer", daemon=True
+                )
+                self._writer.start()
+
+    def _write_loop(self) -> None:
+        q = self._queue
+        while True:
+            item = q.get()
+            touched: set[_RotatingFile] = set()
+            while True:
+                if item is None:
+                    for f in touched:
+                        f.flush()
+                    return
+                if isinstance(item, threading.Event):
+                    for f in touched:
+                        f.flush()
+                    touched.clear()
+                    item.set()
+                else:
+                    try:
+                        f = self._file(item[0])
+                        f.write(item[1])
+                        touched.add(f)
+                    except OSError:
+                        pass  # a full or read-only disk must not stop the topology
+                try:
+                    item = q.get_nowait()
+                except queue.Empty:
+                    break
+            for f in touched:
+                f.flush()
+
+    def _file(self, path: Path) -> _RotatingFile:
+        f = self._files.get(path)
+        if f is None:
+            f = self._files[path] = _RotatingFile(path, self.max_bytes, self.backups)
+        return f
+
+    def flush(self, timeout: float = 5.0) -> None:
+        """Wait until every line queued so far is in its file."""
+        if self._writer is None:
+            return
+        done = threading.Event()
+        self._queue.put(done)
+        done.wait(timeout)
+
     def close(self) -> None:
-        with self._files_lock:
-            for h in self._files.values():
-                h.close()
-            self._files.clear()
+        if self._writer is not None:
+            self._queue.put(None)
+            self._writer.join(5)
+            self._writer = None
+        for f in self._files.values():
+            f.close()
+        self._files.clear()
         super().close()
+
+
+class _RotatingFile:
+    """An append-only file that rolls over to ``name.1``..``name.N`` past ``max_bytes``."""
+
+    def __init__(self, path: Path, max_bytes: int, backups: int) -> None:
+        self.path = path
+        self.max_bytes = max_bytes
+        self.backups = backups
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._f = path.open("ab")
+        self.size = self._f.tell()
+
+    def write(self, data: bytes) -> None:
+        if self.max_bytes > 0 and self.size > 0 and self.size + len(data) > self.max_bytes:
+            self._rotate()
+        self._f.write(data)
+        self.size += len(data)
+
+    def _rotate(self) -> None:
+        self._f.close()
+        if self.backups > 0:
+            for i in range(self.backups - 1, 0, -1):
+                older = self.path.with_name(f"{self.path.name}.{i}")
+                if older.exists():
+                    older.replace(self.path.with_name(f"{self.path.name}.{i + 1}"))
+            self.path.replace(self.path.with_name(f"{self.path.name}.1"))
+        else:
+            self.path.unlink(missing_ok=True)
+        self._f = self.path.open("ab")
+        self.size = 0
+
+    def flush(self) -> None:
+        self._f.flush()
+
+    def close(self) -> None:
+        self._f.close()
 
 
 def worker_dir(root: Path, topology_id: str, port: int) -> Path:

@@ -122,6 +122,7 @@ class UIServer:
         self._handlers: list[tuple[str | None, logging.Handler]] = []
         self._capture = capture_logs
         self._restore_level: int | None = None
+        self.log_files: WorkerLogFiles | None = None
         self._httpd = _Server((host, port), _RequestHandler)
         self._httpd.ui = self
         addr = self._httpd.server_address
@@ -209,6 +210,7 @@ class UIServer:
                 self._restore_level = squall_logger.level
                 squall_logger.setLevel(logging.INFO)
             files = WorkerLogFiles(self.log_dir, self._resolve)
+            self.log_files = files
             logging.getLogger().addHandler(files)
             self._handlers.append((None, files))
             self.events.files = WorkerLogFiles(
@@ -446,6 +448,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
         length_s = _first(query, "length")
         start = _int(start_s, 0, "start") if start_s else None
         length = _int(length_s, 0, "length") if length_s else None
+        for files in (ui.log_files, ui.events.files):
+            if files is not None:
+                files.flush(1.0)  # what was logged before the request is in the file
         try:
             data, start_at, size = read_log(ui.log_dir, file, start, length)
         except LogNotFound as e:

@@ -510,7 +510,7 @@ const Squall = (() => {
       replace("tiles", el("div", { class: "tiles" },
         tile("Spout emit rate", fmt.rate(emitRate).replace("/s", ""), "tuples/s"),
         tile("Acked rate", fmt.rate(ackRate).replace("/s", ""), "trees/s"),
-        tile("Emitted", fmt.int(stats.emitted), stats.windowPretty),
+        tile(`Emitted · ${stats.windowPretty}`, fmt.int(stats.emitted)),
         tile("Acked", fmt.int(stats.acked)),
         tile("Failed", fmt.int(stats.failed), "", stats.failed > 0 ? "bad" : ""),
         tile("Complete latency", stats.completeLatency, "ms")));
@@ -687,7 +687,7 @@ const Squall = (() => {
         { label: "Stream", value: (e) => e.stream },
         { label: "Message id", value: (e) => e.msgId ?? "" },
         { label: "Values", value: (e) => el("span", { class: "mono", text: JSON.stringify(e.values) }) },
-      ], events.events.slice().reverse(), doc.debug ? "Sampling: waiting for tuples…" : "Turn on debug sampling to see the tuples this component emits."));
+      ], events.events.slice(-20).reverse(), doc.debug ? "Sampling: waiting for tuples…" : "Turn on debug sampling to see the tuples this component emits."));
     }
     every(REFRESH_MS, refresh);
   }
