@@ -129,13 +129,13 @@ def test_run_with_ui_stops_when_the_topology_is_killed_from_the_ui(tmp_path: Pat
     assert list(tmp_path.glob(f"workers-artifacts/{t['id']}/6700/worker.log"))
 
 
-def test_ui_command_serves_local_topologies_until_interrupted(tmp_path: Path) -> None:
+def test_ui_command_serves_local_topologies_until_terminated(tmp_path: Path) -> None:
     proc = squall("ui", "tests/ui_topologies.py", "--port", "0", "--log-dir", str(tmp_path))
     try:
         url = read_url(proc)  # printed once the topologies run
         summary = get(f"{url}/api/v1/cluster/summary")
         assert (summary["topologies"], summary["mode"]) == (1, "local")
-        os.kill(proc.pid, signal.SIGINT)
+        os.kill(proc.pid, signal.SIGTERM)  # stops as cleanly as Ctrl-C
         proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:

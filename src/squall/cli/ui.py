@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import threading
 import time
@@ -161,6 +162,18 @@ def ui_command(args: argparse.Namespace) -> int:
             sys.stderr.write(f"squall ui: cannot load {target}: {e}\n")
             return EXIT_FAILED
     stop = threading.Event()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM stops as cleanly as Ctrl-C does (topologies closed, workers stopped).
+        previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    try:
+        return _serve(args, loaded, stop)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _serve(args: argparse.Namespace, loaded: list[tuple[str, Any]], stop: threading.Event) -> int:
     with LocalCluster() as cluster:
         try:
             ui = start_ui(cluster, args.host, args.port, args.log_dir)
