@@ -38,6 +38,7 @@ from squall.runtime.clock import Clock, RealClock, SimulatedClock
 from squall.runtime.engine import Engine
 from squall.runtime.plan import TopologyPlan, make_plan
 from squall.runtime.stats import ComponentStats, ErrorReport, ExecutorSnapshot
+from squall.state.stateful import with_checkpoints
 
 log = logging.getLogger("squall.local")
 
@@ -206,7 +207,8 @@ class LocalCluster:
             raise ValueError(f"a topology named {name!r} is already running")
         d: TopologyDef = as_definition(topology, name)
         merged = {**self.daemon_conf, **dict(conf or {}), C.TOPOLOGY_NAME: name}
-        d = d.with_config(merged)
+        # Stateful bolts get Storm's hidden checkpoint spout (squall.state.stateful).
+        d = with_checkpoints(d.with_config(merged))
         validate(d)
         plan = make_plan(d, merged)
         if plan.num_workers > 1:
