@@ -22,6 +22,13 @@ from squall.state.backend import (
     as_backend,
 )
 from squall.state.map_state import MapState, MapStateFactory, memory_map_state
+from squall.state.stateful import (
+    CheckpointSpout,
+    KeyValueState,
+    StatefulBolt,
+    state_backend,
+    with_checkpoints,
+)
 from squall.state.values import NON_TRANSACTIONAL, OPAQUE, TRANSACTIONAL
 
 __all__ = [
@@ -29,12 +36,17 @@ __all__ = [
     "OPAQUE",
     "TRANSACTIONAL",
     "Backend",
+    "CheckpointSpout",
+    "KeyValueState",
     "KeyValueStore",
     "MapState",
     "MapStateFactory",
     "MemoryBackend",
     "RedisBackend",
     "SQLiteBackend",
+    "StatefulBolt",
     "as_backend",
     "memory_map_state",
+    "state_backend",
+    "with_checkpoints",
 ]
