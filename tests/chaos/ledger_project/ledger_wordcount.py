@@ -14,7 +14,8 @@
 proves ``lost = 0`` and ``premature_acks = 0``.
 
 Config: ``ledger.dir`` (where ledgers go), ``ledger.sentences`` (M),
-``ledger.rate`` (max emits per second per spout task, 0 = unlimited).
+``ledger.rate`` (max emits per second per spout task, 0 = unlimited),
+``ledger.slow.ms`` (time ``count`` sleeps per tuple: a slow bolt).
 """
 
 from __future__ import annotations
@@ -143,8 +144,11 @@ class LedgerCount(Bolt):
     def initialize(self, conf: Any, context: Any) -> None:
         path = os.path.join(str(conf["ledger.dir"]), f"sink-{context.task_id}.jsonl")
         self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self.slow = float(conf.get("ledger.slow.ms") or 0) / 1000
 
     def process(self, tup: Any) -> None:
+        if self.slow:
+            time.sleep(self.slow)
         v = tup.values
         _append(self.fd, {"id": v.sid, "part": v.part, "word": v.word, "t": time.time()})
 
