@@ -95,12 +95,32 @@ _loads = json.loads
 
 
 class JsonCodec:
-    """Storm's default serializer: UTF-8 JSON, each message followed by a line ``end``."""
+    """Storm's default serializer: UTF-8 JSON, each message followed by a line ``end``.
+
+    >>> JsonCodec().encode_tuple("7", "spout", "default", 3, ("a b",))
+    b'{"id":"7","comp":"spout","stream":"default","task":3,"tuple":["a b"]}\\nend\\n'
+    """
 
     name = "json"
 
+    def __init__(self) -> None:
+        self._middles: dict[tuple[Any, str, int], str] = {}
+
     def encode(self, msg: Any) -> bytes:
         return (_dumps(msg) + "\nend\n").encode("utf-8")
+
+    def encode_tuple(
+        self, tid: str, comp: str | None, stream: str, task: int, values: Any
+    ) -> bytes:
+        """A bolt tuple message, byte-identical to ``encode`` of the dict, about 2x faster."""
+        key = (comp, stream, task)
+        mid = self._middles.get(key)
+        if mid is None:
+            mid = self._middles[key] = (
+                f'","comp":{_dumps(comp)},"stream":{_dumps(stream)},"task":{int(task)},"tuple":'
+            )
+        # Host ids are digits, so they need no escaping.
+        return ('{"id":"' + tid + mid + _dumps(values) + "}\nend\n").encode("utf-8")
 
     def decoder(self, max_bytes: int) -> JsonDecoder:
         return JsonDecoder(max_bytes)
@@ -129,38 +149,32 @@ class JsonDecoder:
         buf += data
         start = 0
         n = len(buf)
+        frames: list[bytes] = []
         while start < n:
             # The frame ends at the first line that is exactly "end".
             if buf.startswith(b"end\n", start):
-                frame = b""
-                nxt = start + 4
-            else:
-                i = buf.find(_END, max(start, self._scan))
-                if i < 0:
-                    break
-                frame = bytes(buf[start:i])
-                nxt = i + 5
+                start += 4
+                continue
+            i = buf.find(_END, max(start, self._scan))
+            if i < 0:
+                break
+            frame = bytes(buf[start:i])
+            start = i + 5
             if len(frame) > self._max:
                 del buf[:]
+                self._scan = 0
                 raise ProtocolError(
                     f"message of {len(frame)} bytes is over the {self._max}-byte limit "
                     "(topology.multilang.max.message.bytes)",
                     frame,
                 )
-            start = nxt
-            if not frame.strip():
-                continue
-            try:
-                out.append(_loads(frame))
-            except UnicodeDecodeError as e:
-                del buf[:start]
-                raise ProtocolError(f"message is not valid UTF-8 ({e.reason})", frame) from e
-            except ValueError as e:
-                del buf[:start]
-                raise ProtocolError(f"invalid JSON ({e})", frame) from e
+            if frame.strip():
+                frames.append(frame)
         if start:
             del buf[:start]
         self._scan = max(0, len(buf) - 4)
+        if frames:
+            _decode_frames(frames, out)
         if len(buf) > self._max:
             head = bytes(buf[: EXCERPT_BYTES + 1])
             size = len(buf)
@@ -171,6 +185,31 @@ class JsonDecoder:
                 "message limit (topology.multilang.max.message.bytes)",
                 head + (b"" if size <= EXCERPT_BYTES else b"..."),
             )
+
+
+def _decode_frames(frames: list[bytes], out: list[Any]) -> None:
+    """Decode frames with one ``json.loads`` over ``[f1,f2,...]``; one by one if that fails.
+
+    One call for a whole read is several times cheaper than a call per message. A
+    frame that is not exactly one JSON value either breaks the joined parse or
+    changes the count of values, and then each frame is decoded alone, so the
+    error names the frame at fault.
+    """
+    if len(frames) > 1:
+        try:
+            values = _loads(b"[" + b",".join(frames) + b"]")
+        except ValueError:
+            values = None
+        if values is not None and len(values) == len(frames):
+            out.extend(values)
+            return
+    for frame in frames:
+        try:
+            out.append(_loads(frame))
+        except UnicodeDecodeError as e:
+            raise ProtocolError(f"message is not valid UTF-8 ({e.reason})", frame) from e
+        except ValueError as e:
+            raise ProtocolError(f"invalid JSON ({e})", frame) from e
 
 
 # -- msgpack (pystorm's MsgpackSerializer) --------------------------------------------

@@ -70,6 +70,7 @@ from squall.multilang.protocol import (
     log_level,
     parse_pid_reply,
     spout_command,
+    tuple_message,
 )
 
 #: Storm's keys for how long a silent, idle child may take before it is declared hung.
@@ -514,6 +515,7 @@ class ShellBolt(_Shell, Bolt):
         self._hb_last = 0.0
         self._executor: Any = None
         self._batch = False
+        self._encode_tuple: Any = None
 
     def initialize(self, conf: Mapping[str, Any], context: TopologyContext) -> None:
         self._max_pending = max(1, int(conf.get(C.TOPOLOGY_SHELLBOLT_MAX_PENDING) or 100))
@@ -545,15 +547,14 @@ class ShellBolt(_Shell, Bolt):
             self._out.append([tid, tup.component, tup.stream, tup.task, tup.values])
             return
         values = tup.values
-        msg = {
-            "id": tid,
-            "comp": tup.component,
-            "stream": tup.stream,
-            "task": tup.task,
-            "tuple": values,
-        }
         try:
-            data = self._codec.encode(msg)
+            enc = self._encode_tuple
+            if enc is not None:
+                data = enc(tid, tup.component, tup.stream, tup.task, values)
+            else:
+                data = self._codec.encode(
+                    tuple_message(tid, tup.component, tup.stream, tup.task, values)
+                )
         except (TypeError, ValueError, OverflowError) as e:
             self.report_error(
                 ShellProcessError(
@@ -622,6 +623,7 @@ class ShellBolt(_Shell, Bolt):
     def on_ready(self) -> None:
         self._hb_last = time.monotonic()
         self._batch = bool(self.extension.get("batch"))
+        self._encode_tuple = getattr(self._codec, "encode_tuple", None)
         self._refill()
 
     def after_drain(self) -> None:
