@@ -90,10 +90,17 @@ def wait_until(cond: Callable[[], Any], timeout: float, what: str, interval: flo
 class ZooKeeperServer:
     """A standalone ZooKeeper from Debian's package on one loopback port, with its own data."""
 
-    def __init__(self, directory: Path, host: str = "127.0.0.1", port: int | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        netns: str | None = None,
+    ) -> None:
         self.dir = directory
         self.host = host
-        self.port = port or free_port(host)
+        self.port = port or (free_port(host) if netns is None else 2181)
+        self.netns = netns
         self.proc: subprocess.Popen[bytes] | None = None
         (self.dir / "data").mkdir(parents=True, exist_ok=True)
         (self.dir / "zoo.cfg").write_text(
@@ -132,11 +139,12 @@ class ZooKeeperServer:
             str(self.dir / "zoo.cfg"),
         ]
 
-    def start(self, prefix: list[str] | None = None, timeout: float = 30.0) -> None:
-        """Start the server (``prefix``: e.g. ``ip netns exec NS``) and wait for ``imok``."""
+    def start(self, timeout: float = 30.0) -> None:
+        """Start the server (in its network namespace, if any) and wait for ``imok``."""
+        prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
         log = open(self.dir / "zk.log", "ab")  # noqa: SIM115 - the child owns it
         self.proc = subprocess.Popen(
-            [*(prefix or []), *self.command()],
+            [*prefix, *self.command()],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -153,6 +161,18 @@ class ZooKeeperServer:
             time.sleep(0.05)
 
     def ruok(self) -> str:
+        if self.netns:
+            probe = (
+                f"import socket;s=socket.create_connection(({self.host!r},{self.port}),"
+                "timeout=0.5);s.sendall(b'ruok');print(s.recv(4).decode(),end='')"
+            )
+            proc = subprocess.run(
+                ["ip", "netns", "exec", self.netns, sys.executable, "-c", probe],
+                capture_output=True,
+                text=True,
+                timeout=10,
+            )
+            return proc.stdout
         try:
             with socket.create_connection((self.host, self.port), timeout=0.5) as s:
                 s.sendall(b"ruok")
@@ -518,6 +538,257 @@ def running_cluster(**kwargs: Any) -> Iterator[Cluster]:
     require_zookeeper()
     base = Path(tempfile.mkdtemp(prefix="squall-cluster-"))
     cluster = Cluster(base, **kwargs)
+    try:
+        cluster.start()
+        yield cluster
+    except BaseException:
+        sys.stderr.write(cluster.logs())
+        raise
+    finally:
+        cluster.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+# -- network namespaces: one "host" per daemon ----------------------------------------------
+class Netns:
+    """Hosts as network namespaces on one bridge (10.213.0.k/24), made and removed by the test.
+
+    Only addresses inside these namespaces are used; nothing is configured in the
+    root namespace. :meth:`partition` downs a host's switch port; :meth:`heal` brings it back.
+    """
+
+    def __init__(self, hosts: list[str]) -> None:
+        self.prefix = f"sq{os.getpid() % 100000}"
+        self.switch = f"{self.prefix}-sw"
+        self.hosts = {h: f"{self.prefix}-{h}" for h in hosts}
+        self.address = {h: f"10.213.0.{k + 1}" for k, h in enumerate(hosts)}
+        self._port = {h: f"p{k + 1}" for k, h in enumerate(hosts)}
+
+    @staticmethod
+    def available() -> str | None:
+        """None if namespaces can be made here, else why not."""
+        if shutil.which("ip") is None:
+            return "the ip command (iproute2) is missing"
+        if os.geteuid() != 0:
+            return "making network namespaces needs root"
+        return None
+
+    def _ip(self, *args: str) -> None:
+        subprocess.run(["ip", *args], check=True, capture_output=True, timeout=10)
+
+    def up(self) -> Netns:
+        self._ip("netns", "add", self.switch)
+        self._ip("-n", self.switch, "link", "add", "br0", "type", "bridge")
+        self._ip("-n", self.switch, "link", "set", "br0", "up")
+        for k, (h, ns) in enumerate(self.hosts.items()):
+            self._ip("netns", "add", ns)
+            veth = f"{self.prefix}v{k + 1}"
+            port = self._port[h]
+            self._ip(
+                "link",
+                "add",
+                veth,
+                "netns",
+                ns,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                port,
+                "netns",
+                self.switch,
+            )
+            self._ip("-n", ns, "link", "set", veth, "name", "eth0")
+            self._ip("-n", ns, "addr", "add", f"{self.address[h]}/24", "dev", "eth0")
+            self._ip("-n", ns, "link", "set", "eth0", "up")
+            self._ip("-n", ns, "link", "set", "lo", "up")
+            self._ip("-n", self.switch, "link", "set", port, "master", "br0")
+            self._ip("-n", self.switch, "link", "set", port, "up")
+        return self
+
+    def exec_prefix(self, host: str) -> list[str]:
+        return ["ip", "netns", "exec", self.hosts[host]]
+
+    def partition(self, host: str) -> None:
+        self._ip("-n", self.switch, "link", "set", self._port[host], "down")
+
+    def heal(self, host: str) -> None:
+        self._ip("-n", self.switch, "link", "set", self._port[host], "up")
+
+    def down(self) -> None:
+        for ns in (*self.hosts.values(), self.switch):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10)
+
+
+class NetCluster:
+    """ZooKeeper, nimbus and two supervisors, each on its own "host" (network namespace).
+
+    The test talks to the cluster from a fifth host, ``client``; ledgers and pid
+    files are on the shared filesystem.
+    """
+
+    HOSTS = ["zk", "nimbus", "sup1", "sup2", "client"]
+
+    def __init__(self, base: Path, conf: dict[str, Any] | None = None) -> None:
+        require_zookeeper()
+        self.base = base
+        self.net = Netns(self.HOSTS)
+        a = self.net.address
+        self.zk = ZooKeeperServer(base / "zk", host=a["zk"], port=2181, netns=self.net.hosts["zk"])
+        self.common: dict[str, Any] = {
+            **FAST_CONF,
+            "storm.zookeeper.servers": [a["zk"]],
+            "storm.zookeeper.port": 2181,
+            "nimbus.seeds": [f"{a['nimbus']}:6627"],
+            "nimbus.thrift.port": 6627,
+            **(conf or {}),
+        }
+        self.nimbus = Daemon(
+            "nimbus",
+            {**self.common, "nimbus.host": a["nimbus"], "storm.local.dir": str(base / "nimbus")},
+            base / "nimbus",
+            prefix=self.net.exec_prefix("nimbus"),
+        )
+        self.supervisors = [
+            Daemon(
+                "supervisor",
+                {
+                    **self.common,
+                    "storm.local.hostname": a[h],
+                    "storm.local.dir": str(base / h),
+                    "supervisor.slots.ports": [6700, 6701],
+                },
+                base / h,
+                prefix=self.net.exec_prefix(h),
+            )
+            for h in ("sup1", "sup2")
+        ]
+        self.client_conf = base / "client.json"
+        self.client_conf.write_text(json.dumps(self.common))
+        self.ledgers = base / "ledger"
+
+    def start(self) -> NetCluster:
+        self.net.up()
+        self.zk.start()
+        self.nimbus.start()
+        for d in self.supervisors:
+            d.start()
+        wait_until(
+            lambda: len(self.cluster_info().get("supervisors", [])) == 2,
+            60,
+            "both supervisors registered",
+            interval=0.3,
+        )
+        return self
+
+    def client_python(self, code: str) -> Any:
+        """Run ``code`` in the client host; it prints JSON, which is returned."""
+        proc = subprocess.run(
+            [*self.net.exec_prefix("client"), sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            env=squall_env(),
+            timeout=30,
+            cwd=str(ROOT),
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(proc.stderr[-2000:])
+        return json.loads(proc.stdout)
+
+    def cluster_info(self) -> Any:
+        try:
+            return self.client_python(
+                "import json;from squall.daemon.nimbus_client import NimbusClient;"
+                f"print(json.dumps(NimbusClient([{self.common['nimbus.seeds'][0]!r}],"
+                "timeout_secs=2).cluster()))"
+            )
+        except RuntimeError:
+            return {}
+
+    def topologies(self) -> Any:
+        return self.client_python(
+            "import json;from squall.daemon.nimbus_client import NimbusClient;"
+            f"print(json.dumps(NimbusClient([{self.common['nimbus.seeds'][0]!r}],"
+            "timeout_secs=2).topologies()))"
+        )
+
+    def squall(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [
+                *self.net.exec_prefix("client"),
+                sys.executable,
+                "-m",
+                "squall.cli",
+                *args,
+                "--conf",
+                str(self.client_conf),
+            ],
+            capture_output=True,
+            text=True,
+            env=squall_env(),
+            timeout=60,
+            cwd=str(ROOT),
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"squall {' '.join(args)}: {proc.stderr}")
+        return proc
+
+    def ledger(self, name: str) -> Path:
+        folder = self.ledgers / name
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def submit_ledger(self, name: str, sentences: int, workers: int, **conf: Any) -> None:
+        settings = {
+            "topology.workers": workers,
+            "ledger.dir": str(self.ledger(name)),
+            "ledger.sentences": sentences,
+            "topology.max.spout.pending": 500,
+            "topology.message.timeout.secs": 4,
+            **conf,
+        }
+        args = ["submit", LEDGER_TOPOLOGY, "--name", name]
+        for k, v in settings.items():
+            args += ["-c", f"{k}={json.dumps(v) if not isinstance(v, str) else v}"]
+        self.squall(*args)
+
+    def worker_pids(self) -> dict[tuple[int, int], int]:
+        out = {}
+        for k, d in enumerate(self.supervisors):
+            for f in (d.dir / "supervisor" / "workers").glob("*.pid"):
+                with contextlib.suppress(OSError, ValueError):
+                    out[(k, int(f.stem))] = int(f.read_text().strip())
+        return out
+
+    def logs(self) -> str:
+        parts = []
+        for d in (self.nimbus, *self.supervisors):
+            parts.append(f"==== {d.kind} {d.dir.name} ====\n{d.log()[-6000:]}")
+            for f in sorted((d.dir / "supervisor" / "logs").glob("*.log")):
+                parts.append(f"==== {f} ====\n{f.read_text(errors='replace')[-4000:]}")
+        return "\n".join(parts)
+
+    def stop(self) -> None:
+        for d in (*self.supervisors, self.nimbus):
+            d.kill(signal.SIGTERM)
+        for pid in self.worker_pids().values():
+            if is_worker(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        self.zk.stop()
+        self.net.down()
+
+
+@contextlib.contextmanager
+def netns_cluster(**kwargs: Any) -> Iterator[NetCluster]:
+    """A started :class:`NetCluster`; fails on CI and skips elsewhere without namespaces."""
+    why = Netns.available()
+    if why is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"the multi-host test {why}")
+        pytest.skip(f"the multi-host test {why}")
+    base = Path(tempfile.mkdtemp(prefix="squall-netns-"))
+    cluster = NetCluster(base, **kwargs)
     try:
         cluster.start()
         yield cluster

@@ -311,3 +311,52 @@ def _rss_kib(pid: int) -> int:
     except OSError:
         pass
     return 0
+
+
+def test_t8_a_partitioned_supervisor_host_is_replaced_then_cleaned_up() -> None:
+    from tests.chaos.harness import netns_cluster
+
+    with netns_cluster(conf=CONF) as cluster:
+        total = int(500 * (OUTAGE_SECS + 30))
+        cluster.submit_ledger("t8", total, 2, **{"ledger.rate": 500})
+        folder = cluster.ledger("t8")
+        wait_until(lambda: len(ledger.acked_ids(folder)) >= 1000, 60, "the warm-up")
+
+        def placement() -> list[tuple[str, int]]:
+            (t,) = cluster.topologies()
+            return sorted((w["host"], w["port"]) for w in t["workers"])
+
+        # A short partition (below every timeout) changes nothing.
+        before, pids = placement(), cluster.worker_pids()
+        cluster.net.partition("sup2")
+        time.sleep(2)
+        cluster.net.heal("sup2")
+        time.sleep(5)
+        assert placement() == before and cluster.worker_pids() == pids
+
+        # A long one: sup2's worker is replaced on sup1, then killed after the heal.
+        (stale_slot, stale_pid) = next((s, p) for s, p in pids.items() if s[0] == 1)
+        cluster.net.partition("sup2")
+        t0 = time.monotonic()
+        wait_until(lambda: all(h == "10.213.0.3" for h, _p in placement()), 60, "the reassignment")
+        reassigned = time.monotonic() - t0
+        time.sleep(max(0.0, OUTAGE_SECS - reassigned))
+        cluster.net.heal("sup2")
+        t1 = time.monotonic()
+        wait_until(lambda: not is_worker(stale_pid), 30, "the stale worker killed")
+        stale_killed = time.monotonic() - t1
+        finish(
+            cluster,
+            "t8",
+            total,
+            "T8",
+            partition_s=round(max(OUTAGE_SECS, reassigned), 1),
+            reassigned_after_s=round(reassigned, 1),
+            stale_killed_after_heal_s=round(stale_killed, 1),
+        )
+        assert reassigned <= 10 + 3 + 2, "within task timeout + session timeout + monitor"
+        assert stale_killed <= 10
+        assert (
+            stale_slot not in cluster.worker_pids()
+            or cluster.worker_pids()[stale_slot] != stale_pid
+        )
