@@ -30,6 +30,15 @@ from tests.chaos.test_cluster_faults import kill_worker
 pytestmark = [pytest.mark.integration, pytest.mark.chaos, pytest.mark.timeout(900)]
 
 OUTAGE_SECS = float(os.environ.get("CHAOS_SECS", "30"))
+
+
+@pytest.fixture(autouse=True)
+def _only_when_asked_for(request: pytest.FixtureRequest) -> None:
+    # Long runs: only with ``-m chaos`` (autouse, so no cluster starts before the skip).
+    if "chaos" not in (request.config.getoption("-m") or ""):
+        pytest.skip("long chaos run: pytest -m chaos tests/chaos -s")
+
+
 CONF = {"nimbus.task.timeout.secs": 10}
 
 
