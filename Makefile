@@ -20,7 +20,7 @@ run: $(STAMP)
 
 # Services the tests need are installed and started by scripts in .ci/services/
 # (each is idempotent); later layers add theirs to SERVICES.
-SERVICES := zookeeper chromium
+SERVICES := zookeeper chromium redis
 services:
 	@for s in $(SERVICES); do bash .ci/services/$$s.sh || exit 1; done
 

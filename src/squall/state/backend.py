@@ -250,7 +250,6 @@ class RedisBackend(Backend):
             decode_responses=True,
             socket_timeout=30,
             socket_connect_timeout=10,
-            retry_on_timeout=True,
         )
 
     def describe(self) -> str:
