@@ -35,6 +35,7 @@ from typing import Any
 
 import msgpack
 
+from squall import speedups
 from squall.api.component import Bolt, Component, Spout
 from squall.api.context import TopologyContext
 from squall.api.errors import EmitError, FailedError
@@ -132,7 +133,7 @@ class _Pipe:
 
     def send(self, msg: Any) -> None:
         if self.rows is not None:
-            self.rows.append(msg)
+            self.rows += (5, msg)
         else:
             self.out.append(self.codec.encode(msg))
 
@@ -165,38 +166,6 @@ class _Pipe:
             self.queue.extendleft(reversed(held))
 
 
-class _RemoteTuple(Tuple):
-    """A tuple received from the host: values plus the host's id for it."""
-
-    __slots__ = ("_id", "done", "values")
-
-    values: ValuesTuple
-
-    def __init__(self, tid: Any, values: ValuesTuple) -> None:
-        self._id = tid
-        self.values = values
-        self.done = False
-
-    @property
-    def id(self) -> str:
-        return str(self._id)
-
-    @property
-    def component(self) -> str:
-        return str(self.values.component)
-
-    @property
-    def stream(self) -> str:
-        return str(self.values.stream)
-
-    @property
-    def task(self) -> int:
-        return int(self.values.task)
-
-    def __repr__(self) -> str:
-        return f"Tuple({self.values!r}, id={self._id!r})"
-
-
 class _LogForwarder(logging.Handler):
     """Python logging in the child becomes multilang ``log`` commands."""
 
@@ -220,7 +189,7 @@ class _Collector:
         self.fields = {s: tuple(f) for s, f in context.output_fields.items()}
         self.name = context.component_id
         self.task = context.task_id
-        self.current: _RemoteTuple | None = None
+        self.current: Any = None
         cls = type(component)
         self.auto_anchor = bool(getattr(cls, "auto_anchor", True))
 
@@ -265,6 +234,39 @@ class _Collector:
 
 
 class _BoltCollector(_Collector):
+    """A bolt's collector. Tuples given to ``process`` are the values themselves (as in
+    process with acking off); the host's id of each live one is kept by identity."""
+
+    def __init__(self, pipe: _Pipe, context: TopologyContext, component: Component) -> None:
+        super().__init__(pipe, context, component)
+        # id(tuple) -> (host id, tuple) for tuples not yet acked or failed.
+        self.live: dict[int, tuple[Any, Any]] = {}
+        self.cur_tid: Any = None
+        self.widths = {s: len(f) for s, f in self.fields.items()}
+
+    def _values(self, tup: Any, s: str) -> Any:
+        """The values to send: tuples as they are, anything else checked and copied."""
+        width = self.widths.get(s)
+        if width is not None and isinstance(tup, tuple) and len(tup) == width:
+            return tup
+        return self._check(tup, s)[0]
+
+    def _anchor_ids(self, anchors: Any) -> list[Any]:
+        if isinstance(anchors, Tuple):
+            anchors = [anchors]
+        ids = []
+        live = self.live
+        for a in anchors:
+            entry = live.get(id(a))
+            if entry is not None and entry[1] is a:
+                ids.append(entry[0])
+            elif isinstance(a, ValuesTuple):
+                raise EmitError(
+                    f"component {self.name!r} task {self.task}: emit anchored to a "
+                    f"tuple that was already acked or failed ({a!r})"
+                )
+        return ids
+
     def emit(
         self,
         tup: Sequence[Any],
@@ -273,49 +275,49 @@ class _BoltCollector(_Collector):
         direct_task: int | None = None,
         need_task_ids: bool = False,
     ) -> list[int] | None:
-        values, s = self._check(tup, stream)
-        if anchors is None:
-            cur = self.current
-            ids = [cur._id] if (self.auto_anchor and cur is not None) else []
-        else:
-            if isinstance(anchors, Tuple):
-                anchors = [anchors]
-            ids = []
-            for a in anchors:
-                if isinstance(a, _RemoteTuple):
-                    if a.done:
-                        raise EmitError(
-                            f"component {self.name!r} task {self.task}: emit anchored to a "
-                            f"tuple that was already acked or failed ({a!r})"
-                        )
-                    ids.append(a._id)
+        s = stream or DEFAULT_STREAM
+        values = self._values(tup, s)
         rows = self.pipe.rows
-        if rows is not None and direct_task is None and not need_task_ids:
-            # Batch row: [0, values, anchor ids, stream or None].
-            rows.append([0, values, ids, None if s == DEFAULT_STREAM else s])
-            return None
+        if anchors is None:
+            cur = self.cur_tid if self.auto_anchor else None
+            if rows is not None and direct_task is None and not need_task_ids:
+                if s == DEFAULT_STREAM:
+                    if cur is not None:
+                        rows += (3, values, cur)
+                    else:
+                        rows += (4, values)
+                else:
+                    rows += (0, values, [] if cur is None else [cur], s)
+                return None
+            ids = [] if cur is None else [cur]
+        else:
+            ids = self._anchor_ids(anchors)
+            if rows is not None and direct_task is None and not need_task_ids:
+                rows += (0, values, ids, s)
+                return None
         msg: dict[str, Any] = {"command": "emit", "tuple": values, "anchors": ids}
         if s != DEFAULT_STREAM:
             msg["stream"] = s
         return self._send_emit(msg, need_task_ids, direct_task)
 
+    def _done(self, tup: Tuple, op: int, command: str) -> None:
+        entry = self.live.pop(id(tup), None)
+        if entry is None:
+            return
+        if entry[1] is not tup:
+            self.live[id(tup)] = entry
+            return
+        rows = self.pipe.rows
+        if rows is not None:
+            rows += (op, entry[0])
+        else:
+            self.pipe.send({"command": command, "id": entry[0]})
+
     def ack(self, tup: Tuple) -> None:
-        if isinstance(tup, _RemoteTuple) and not tup.done:
-            tup.done = True
-            rows = self.pipe.rows
-            if rows is not None:
-                rows.append([1, tup._id])
-            else:
-                self.pipe.send({"command": "ack", "id": tup._id})
+        self._done(tup, 1, "ack")
 
     def fail(self, tup: Tuple) -> None:
-        if isinstance(tup, _RemoteTuple) and not tup.done:
-            tup.done = True
-            rows = self.pipe.rows
-            if rows is not None:
-                rows.append([2, tup._id])
-            else:
-                self.pipe.send({"command": "fail", "id": tup._id})
+        self._done(tup, 2, "fail")
 
     def reset_timeout(self, tup: Tuple) -> None:
         """Not in Storm's multilang protocol: a no-op out of process."""
@@ -456,46 +458,86 @@ def _bolt_loop(bolt: Bolt, col: _BoltCollector, pipe: _Pipe, batch: bool) -> Non
     classes: dict[tuple[Any, Any, Any], Any] = {}
     process = bolt.process
     queue = pipe.queue
+    live = col.live
+    make = speedups.make_values
+
+    def value_class(comp: Any, stream: Any, task: Any) -> Any:
+        key = (comp, stream, task)
+        vcls = classes.get(key)
+        if vcls is None:
+            names = fields_of.get((comp, stream))
+            if names is None:
+                names = ("rate_secs",) if stream == TICK_STREAM else ()
+            vcls = classes[key] = values_class(comp or "", stream, names, task)
+        return vcls
+
+    def run(tid: Any, v: Any, tick: bool) -> None:
+        live[id(v)] = (tid, v)
+        col.cur_tid = tid
+        col.current = v
+        try:
+            if tick:
+                bolt.process_tick(v)
+                col.ack(v)
+                return
+            process(v)
+        except FailedError:
+            col.fail(v)
+            return
+        except Exception as e:
+            col.report_error(e)
+            if auto_fail:
+                col.fail(v)
+            return
+        finally:
+            col.cur_tid = None
+            col.current = None
+        if auto_ack:
+            col.ack(v)
+
     while True:
         pipe.fill()
         while queue:
             msg = queue.popleft()
             if isinstance(msg, list):
                 continue  # a stale task-id reply
-            rows = msg.get("b") if batch else None
-            if rows is None:
-                rows = [(msg["id"], msg["comp"], msg["stream"], msg["task"], msg["tuple"])]
-            for tid, comp, stream, task, values in rows:
+            groups = msg.get("g") if batch else None
+            if groups is None:
+                tid, comp, stream, task = msg["id"], msg["comp"], msg["stream"], msg["task"]
                 if task == -1 and stream == HEARTBEAT_STREAM:
                     pipe.send({"command": "sync"})
                     continue
-                key = (comp, stream, task)
-                vcls = classes.get(key)
-                if vcls is None:
-                    names = fields_of.get((comp, stream))
-                    if names is None:
-                        names = ("rate_secs",) if stream == TICK_STREAM else ()
-                    vcls = classes[key] = values_class(comp or "", stream, names, task)
-                t = _RemoteTuple(tid, vcls.make(values))
-                col.current = t
-                try:
-                    if comp == SYSTEM_COMPONENT and stream == TICK_STREAM:
-                        bolt.process_tick(t)
-                        col.ack(t)
+                tick = comp == SYSTEM_COMPONENT and stream == TICK_STREAM
+                run(tid, make(value_class(comp, stream, task), msg["tuple"]), tick)
+                continue
+            for comp, stream, task, items in groups:
+                vcls = value_class(comp, stream, task)
+                if comp == SYSTEM_COMPONENT and stream == TICK_STREAM:
+                    for k in range(0, len(items), 2):
+                        run(items[k], make(vcls, items[k + 1]), True)
+                    continue
+                # The hot loop: run() inlined.
+                for k in range(0, len(items), 2):
+                    tid = items[k]
+                    v = make(vcls, items[k + 1])
+                    live[id(v)] = (tid, v)
+                    col.cur_tid = tid
+                    col.current = v
+                    try:
+                        process(v)
+                    except FailedError:
+                        col.fail(v)
                         continue
-                    process(t)
-                except FailedError:
-                    col.fail(t)
-                    continue
-                except Exception as e:
-                    col.report_error(e)
-                    if auto_fail:
-                        col.fail(t)
-                    continue
-                finally:
-                    col.current = None
-                if auto_ack:
-                    col.ack(t)
+                    except Exception as e:
+                        col.report_error(e)
+                        if auto_fail:
+                            col.fail(v)
+                        continue
+                    finally:
+                        col.cur_tid = None
+                        col.current = None
+                    if auto_ack:
+                        col.ack(v)
         pipe.flush()
 
 

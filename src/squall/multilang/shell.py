@@ -509,6 +509,7 @@ class ShellBolt(_Shell, Bolt):
         self._inputs: dict[Any, Tuple] = {}
         self._overflow: deque[tuple[Any, Tuple]] = deque()
         self._out: list[Any] = []
+        self._groups: dict[tuple[Any, str, int], list[Any]] = {}
         self._ids_out: list[bytes] = []
         self._next_id = 0
         self._hb_sent: float | None = None
@@ -542,9 +543,15 @@ class ShellBolt(_Shell, Bolt):
 
     def _send_tuple(self, tid: Any, tup: Tuple) -> None:
         if self._batch:
-            # Squall's adapter negotiated batches: rows, encoded together at flush.
+            # Squall's adapter negotiated batches: tuples grouped by source, encoded
+            # together at flush; _out only counts them.
             self._inputs[tid] = tup
-            self._out.append([tid, tup.component, tup.stream, tup.task, tup.values])
+            self._out.append(tid)
+            key = (tup.component, tup.stream, tup.task)
+            group = self._groups.get(key)
+            if group is None:
+                group = self._groups[key] = []
+            group += (tid, tup.values)
             return
         values = tup.values
         try:
@@ -583,34 +590,40 @@ class ShellBolt(_Shell, Bolt):
         # Tuples move from the bounded queue into the pipe only while it takes them.
         if self._out and not p.pending_out:
             if self._batch:
-                p.write(self._encode_rows(self._out))
+                p.write(self._encode_groups())
             else:
                 p.write(b"".join(self._out))
             self._out.clear()
 
-    def _encode_rows(self, rows: list[Any]) -> bytes:
+    def _encode_groups(self) -> bytes:
+        groups = [[c, s, t, items] for (c, s, t), items in self._groups.items()]
+        self._groups.clear()
         try:
-            return self._codec.encode({"b": rows})
+            return self._codec.encode({"g": groups})
         except (TypeError, ValueError, OverflowError):
             pass
         # Some value cannot be encoded: fail those tuples alone, send the rest.
-        good = []
-        for row in rows:
-            try:
-                self._codec.encode(row)
-            except (TypeError, ValueError, OverflowError) as e:
-                tup = self._inputs.pop(row[0], None)
-                self.report_error(
-                    ShellProcessError(
-                        f"{self._label}: cannot send tuple {excerpt(row[4], 200)} to the child: "
-                        f"{e}; failing it"
+        for group in groups:
+            items = group[3]
+            good: list[Any] = []
+            for k in range(0, len(items), 2):
+                tid, values = items[k], items[k + 1]
+                try:
+                    self._codec.encode(values)
+                except (TypeError, ValueError, OverflowError) as e:
+                    tup = self._inputs.pop(tid, None)
+                    self.report_error(
+                        ShellProcessError(
+                            f"{self._label}: cannot send tuple {excerpt(values, 200)} to the "
+                            f"child: {e}; failing it"
+                        )
                     )
-                )
-                if tup is not None:
-                    self.fail(tup)
-                continue
-            good.append(row)
-        return self._codec.encode({"b": good}) if good else b""
+                    if tup is not None:
+                        self.fail(tup)
+                    continue
+                good += (tid, values)
+            group[3] = good
+        return self._codec.encode({"g": groups})
 
     def squall_pending(self) -> bool:
         if self._out or self._ids_out:
@@ -720,45 +733,67 @@ class ShellBolt(_Shell, Bolt):
         return len(msgs)
 
     def _apply_rows(self, rows: Any) -> None:
-        """A batch from Squall's adapter: compact emit/ack/fail rows, other commands as dicts."""
+        """A batch from Squall's adapter: a flat list of operations (see docs/multilang.md).
+
+        ``3, values, id``: emit on the default stream anchored to ``id``; ``4, values``:
+        emit on the default stream, unanchored; ``0, values, [ids], stream``: any other
+        emit; ``1, id``: ack; ``2, id``: fail; ``5, {command}``: any other command.
+        """
         if not self._batch or type(rows) is not list:
             raise ProtocolError("a batch ('b') the host did not negotiate, or not a list", rows)
         inputs = self._inputs
         emit = self.emit
+        ack = self.ack
         acking = self._acking
-        for r in rows:
-            if type(r) is not list:
-                self.apply([r])
-                continue
-            op = r[0]
-            if op == 0:  # [0, values, anchor ids, stream or None]
-                values, ids, stream = r[1], r[2], r[3]
-                if acking:
+        i = 0
+        n = len(rows)
+        try:
+            while i < n:
+                op = rows[i]
+                if op == 3:
+                    values = rows[i + 1]
+                    if acking:
+                        t = inputs.get(rows[i + 2])
+                        if t is None:
+                            raise ProtocolError(f"emit anchored to unknown id {rows[i + 2]!r}")
+                        emit(values, anchors=[t])
+                    else:
+                        emit(values)
+                    i += 3
+                elif op == 1:
+                    t = inputs.pop(rows[i + 1], None)
+                    if t is None:
+                        raise ProtocolError(f"ack of unknown id {rows[i + 1]!r}")
+                    ack(t)
+                    i += 2
+                elif op == 4:
+                    emit(rows[i + 1])
+                    i += 2
+                elif op == 0:
+                    values, ids, stream = rows[i + 1], rows[i + 2], rows[i + 3]
                     anchors = []
                     for a in ids:
                         t = inputs.get(a)
                         if t is None:
-                            raise ProtocolError(f"emit anchored to unknown id {a!r}", r)
+                            raise ProtocolError(f"emit anchored to unknown id {a!r}")
                         anchors.append(t)
-                else:
-                    anchors = None
-                try:
-                    if stream is None and anchors is None:
-                        emit(values)
-                    else:
-                        emit(values, stream=stream or "default", anchors=anchors)
-                except EmitError as e:
-                    raise ProtocolError(str(e), r) from None
-            elif op == 1 or op == 2:
-                t = inputs.pop(r[1], None)
-                if t is None:
-                    raise ProtocolError(f"ack/fail of unknown id {r[1]!r}", r)
-                if op == 1:
-                    self.ack(t)
-                else:
+                    emit(values, stream=stream or "default", anchors=anchors)
+                    i += 4
+                elif op == 2:
+                    t = inputs.pop(rows[i + 1], None)
+                    if t is None:
+                        raise ProtocolError(f"fail of unknown id {rows[i + 1]!r}")
                     self.fail(t)
-            else:
-                raise ProtocolError(f"unknown batch row {op!r}", r)
+                    i += 2
+                elif op == 5:
+                    self.apply([rows[i + 1]])
+                    i += 2
+                else:
+                    raise ProtocolError(f"unknown batch operation {op!r}")
+        except EmitError as e:
+            raise ProtocolError(str(e), rows[i : i + 4]) from None
+        except IndexError:
+            raise ProtocolError("truncated batch", rows[i:]) from None
 
     # -- health -----------------------------------------------------------------------------
     def on_check(self, now: float) -> None:
@@ -776,6 +811,7 @@ class ShellBolt(_Shell, Bolt):
         inputs = self._inputs
         self._inputs = {}
         self._out.clear()
+        self._groups.clear()
         self._batch = False
         self._ids_out.clear()
         self._hb_sent = None
