@@ -90,3 +90,24 @@ def test_a_crashing_isolated_bolt_is_restarted_and_nothing_is_lost(
     counts = MT.merged(run.stats()["count"].metrics, "counts.")
     expected = MT.expected_word_counts(SENTENCES)
     assert all(counts[w] >= n for w, n in expected.items())
+
+
+def _routing(cluster: LocalCluster, name: str, isolated: Any) -> dict[str, list[Any]]:
+    run = cluster.submit(name, MT.routing(isolated), {MT.NUMBER_COUNT: NUMBERS})
+    cluster.wait_until(lambda: len(run.stats()["numbers"].metrics["acked"]) == NUMBERS, 30)
+    st = run.stats()
+    return {
+        c: sorted(x for name, got in st[c].metrics.items() for x in got)
+        for c in ("sink", "direct_sink")
+    }
+
+
+def test_task_ids_and_direct_emits_match_in_process(real_cluster: LocalCluster) -> None:
+    inproc = _routing(real_cluster, "route-in", False)
+    isolated = _routing(real_cluster, "route-iso", True)
+    assert isolated == inproc
+    # Every tuple reached exactly the task the router was told, and its direct copy
+    # the task it chose.
+    assert len(inproc["sink"]) == NUMBERS
+    told = {n: went for n, went, _ in inproc["direct_sink"]}
+    assert all(told[n] == (task,) for n, _, task in inproc["sink"])

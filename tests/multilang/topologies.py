@@ -20,6 +20,7 @@ from squall import (
     ShellBolt,
     ShellSpout,
     Spout,
+    Stream,
     Topology,
 )
 
@@ -232,3 +233,45 @@ def judge(isolated: Any) -> type[Topology]:
         tags = Tags.spec(inputs=[judge])
 
     return Judge
+
+
+class Router(Bolt):
+    """Asks where each tuple went (need_task_ids) and sends a copy straight to a task."""
+
+    outputs = [Stream(["n"]), Stream(["n", "went"], name="direct", direct=True)]
+
+    def initialize(self, conf: Any, context: Any) -> None:
+        self.targets = context.get_component_tasks("direct_sink")
+
+    def process(self, tup: Any) -> None:
+        n = tup.values.n
+        went = self.emit([n], need_task_ids=True)
+        task = self.targets[n % len(self.targets)]
+        self.emit([n, went], stream="direct", direct_task=task)
+
+
+class Where(Bolt):
+    """Records (n, task ids the router was told, the task that got it)."""
+
+    def initialize(self, conf: Any, context: Any) -> None:
+        self.got: list[Any] = []
+        self.report_metric(f"got.{context.task_id}", self.got)
+
+    def process(self, tup: Any) -> None:
+        self.got.append(
+            (
+                tup.values[0],
+                tuple(tup.values[1]) if len(tup.values) > 1 else None,
+                self.context.task_id,
+            )
+        )
+
+
+def routing(isolated: Any) -> type[Topology]:
+    class Routing(Topology):
+        numbers = Numbers.spec()
+        router = Router.spec(inputs=[numbers], isolated=isolated)
+        sink = Where.spec(inputs={router: Grouping.fields("n")}, par=3)
+        direct_sink = Where.spec(inputs={router["direct"]: Grouping.DIRECT}, par=2)
+
+    return Routing
