@@ -19,12 +19,14 @@ def split(sentence: str) -> list[str]:
     return sentence.split()
 
 
-def trident_word_count(redis: RedisBackend, stream: str, opaque: bool = False) -> TridentTopology:
+def trident_word_count(
+    redis: RedisBackend, stream: str, opaque: bool = False, batch_size: int = 200
+) -> TridentTopology:
     """Word count over a Redis stream into an opaque map state in Redis, metadata in Redis."""
     spout_cls = RedisStreamOpaqueSpout if opaque else RedisStreamTransactionalSpout
     t = TridentTopology(exactly_once=True, meta=redis)
     (
-        t.new_stream("sentences", spout_cls(redis, [stream], ["sentence"], batch_size=200))
+        t.new_stream("sentences", spout_cls(redis, [stream], ["sentence"], batch_size=batch_size))
         .each(["sentence"], split, ["word"])
         .group_by(["word"])
         .persistent_aggregate(
