@@ -14,7 +14,10 @@ Rows, all measured in this run on the same machine:
 Acking is off in the topologies (the child still acks every tuple), so the rows
 measure the multilang path, not the acker. Rows run in turn, ``--repeat``
 rounds; each reports its median and best. Prints ratios against the pystorm
-msgpack pipe figure and PASS/FAIL against the targets.
+msgpack pipe figure, PASS/FAIL against the targets, and the CPU time per tuple
+of the measuring process (host: the driver or the whole Squall topology,
+including its spout and sink) and of its children (the component), which
+varies less than wall time on a shared machine.
 
 Usage: python bench/multilang.py [--tuples 100000] [--repeat 3]
 """
@@ -24,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -203,6 +207,11 @@ def squall_run(n: int, kind: str) -> float:
         return time.perf_counter() - t0
 
 
+def _cpu(who: int) -> float:
+    r = resource.getrusage(who)
+    return r.ru_utime + r.ru_stime
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--tuples", type=int, default=100_000)
@@ -221,14 +230,23 @@ def main() -> None:
     # Rounds go over every row in turn, so a change in the machine's load (it is
     # shared) hits every row alike; each row reports its median and best run.
     rates: dict[str, list[float]] = {name: [] for name, _, _ in rows}
+    cpu: dict[str, list[tuple[float, float]]] = {name: [] for name, _, _ in rows}
     for _ in range(args.repeat):
         for name, fn, fargs in rows:
+            me0, kids0 = _cpu(resource.RUSAGE_SELF), _cpu(resource.RUSAGE_CHILDREN)
             rates[name].append(n / fn(*fargs))
+            me1, kids1 = _cpu(resource.RUSAGE_SELF), _cpu(resource.RUSAGE_CHILDREN)
+            cpu[name].append(((me1 - me0) / n * 1e6, (kids1 - kids0) / n * 1e6))
     med = {name: statistics.median(r) for name, r in rates.items()}
     base = med["pystorm over a plain pipe, msgpack"]
-    print(f"  {'row':<50} {'median':>9} {'best':>9}  median vs pystorm msgpack pipe")
+    print(f"  {'row':<50} {'median':>9} {'best':>9}  vs pipe   CPU us/tuple: host child")
     for name, r in rates.items():
-        print(f"  {name:<50} {med[name]:>9,.0f} {max(r):>9,.0f}  {med[name] / base:5.2f}x")
+        host = statistics.median(c[0] for c in cpu[name])
+        child = statistics.median(c[1] for c in cpu[name])
+        print(
+            f"  {name:<50} {med[name]:>9,.0f} {max(r):>9,.0f}  {med[name] / base:5.2f}x"
+            f"  {host:6.1f} {child:6.1f}"
+        )
     checks = [
         (
             "Squall adapter >= 2x pystorm msgpack over a pipe",
