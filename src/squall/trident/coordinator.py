@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -99,6 +100,8 @@ class MasterBatchCoordinator(Spout):
         self.replays = 0
         self._store: Any = None
         self._clock: Any = None
+        self._started: dict[int, float] = {}
+        self.batch_latencies_ms: deque[float] = deque(maxlen=4096)
 
     def initialize(self, conf: Mapping[str, Any], context: TopologyContext) -> None:
         where = f"Trident coordinator {context.component_id!r}"
@@ -134,6 +137,7 @@ class MasterBatchCoordinator(Spout):
         return float(clock.now()) if clock is not None else time.monotonic()
 
     def _start(self, txid: int) -> None:
+        self._started.setdefault(txid, self._now())
         self.attempt = (self.attempt + 1) & 0xFFFFFFFF
         attempt = self.attempt
         self.active[txid] = [attempt, "processing"]
@@ -166,6 +170,10 @@ class MasterBatchCoordinator(Spout):
             self._store.write({self.meta_table: {"currtx": txid}})
             del self.active[txid]
             self.commits += 1
+            # Batch latency: from the first start of the batch to its commit (replays included).
+            latency_ms = (self._now() - self._started.pop(txid, self._now())) * 1000.0
+            self.batch_latencies_ms.append(latency_ms)
+            self.report_metric("batch-latency-ms", round(latency_ms, 3))
             self.emit([batch_id(txid, attempt)], stream=SUCCESS_STREAM)
         self._maybe_commit()
 
