@@ -44,10 +44,10 @@ from typing import Any, NamedTuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import wordcount as plain  # noqa: E402  (bench/wordcount.py: the same sentences and topology)
+import wordcount as plain
 
-from squall.state import Backend, MapStateFactory, MemoryBackend, RedisBackend  # noqa: E402
-from squall.trident import Count, TransactionalSpout, TridentTopology  # noqa: E402
+from squall.state import Backend, MapStateFactory, MemoryBackend, RedisBackend
+from squall.trident import Count, TransactionalSpout, TridentTopology
 
 SENTENCES = plain.SENTENCES
 _names = itertools.count()

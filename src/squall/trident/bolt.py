@@ -282,7 +282,7 @@ class AggProc(_UserOp):
 
     def ready(self) -> None:
         p = self.spec.params
-        group_idx = p["group_idx"] or ()
+        group_idx: tuple[int, ...] = tuple(p["group_idx"] or ())
         if self.count and len(group_idx) == 1:
             self._gi = group_idx[0]
             self.push = self._push_count_1  # type: ignore[method-assign]
