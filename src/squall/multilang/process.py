@@ -22,6 +22,7 @@ Design (why it looks like this):
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
@@ -308,8 +309,6 @@ def kill_all_children() -> None:
         with contextlib.suppress(Exception):
             child.kill()
 
-
-import atexit  # noqa: E402  (registered after the definitions it calls)
 
 atexit.register(kill_all_children)
 
