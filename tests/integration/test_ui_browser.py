@@ -132,10 +132,19 @@ def test_topology_page_draws_the_graph_moves_and_stops_on_deactivate(
     browser.find_element("id", "confirm-ok").click()
     wait_for(lambda: browser.find_element("id", "status").text == "INACTIVE", "INACTIVE status")
     assert cluster.get("numbers").active is False
-    time.sleep(0.6)  # in-flight refreshes land
+
+    def settled() -> bool:
+        # A refresh that began before the click may still land: wait for two alike.
+        before = emitted_by_spout(browser)
+        time.sleep(1.1)
+        return emitted_by_spout(browser) == before
+
+    wait_for(settled, "the spout's count to stop moving")
     stopped = emitted_by_spout(browser)
     time.sleep(1.5)
     assert emitted_by_spout(browser) == stopped
+    server.api.sample()
+    assert server.api.topology("numbers")["spouts"][0]["emitted"] == stopped
     assert browser.find_element("id", "btn-activate").is_enabled()
 
 

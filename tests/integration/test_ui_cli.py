@@ -84,7 +84,7 @@ def test_monitor_prints_storms_columns_and_the_throughput(
     for line in lines[1:]:
         topology, component, par, stream, diff_ms, count, kts = line.split()
         assert (topology, component, par, stream) == ("numbers", "double", "2", "default")
-        assert 300 <= int(diff_ms) <= 2000
+        assert int(diff_ms) >= 300  # the interval, plus however long the requests took
         assert int(count) > 0 and float(kts) > 0
 
 
