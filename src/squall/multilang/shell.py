@@ -886,6 +886,9 @@ class ShellSpout(_Shell, Spout):
             self._awaiting = time.monotonic()
 
     def on_ready(self) -> None:
+        # Acks and fails queued before this child answered are for an earlier child's
+        # message ids, which this one never emitted.
+        self._cmds = deque(c for c in self._cmds if c["command"] not in ("ack", "fail"))
         self._pump()
 
     def after_drain(self) -> None:
