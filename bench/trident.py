@@ -182,7 +182,9 @@ def main() -> None:
             mem = MemoryBackend(f"bench{next(_names)}")
             results["trident-memory"].append(run_trident(n, args.batch, args.pending, mem))
             if redis is not None:
-                results["trident-redis"].append(run_trident(n, args.batch, args.pending, redis))
+                # A fresh key prefix per run: the state and metadata start empty.
+                fresh = RedisBackend(redis.host, redis.port, prefix=f"bench{next(_names)}:")
+                results["trident-redis"].append(run_trident(n, args.batch, args.pending, fresh))
     print(
         f"{n:,} sentences ({plain.word_count(n):,} words), batches of {args.batch}, "
         f"{args.pending} in flight, median of {args.repeat}; python {sys.version.split()[0]}"
