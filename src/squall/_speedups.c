@@ -220,6 +220,30 @@ acked_repr(AckedTupleObject *self)
                                 self->roots == Py_None ? "False" : "True");
 }
 
+/* A delivered tuple is its values: len(t), t[i] and iteration see the values. */
+static Py_ssize_t
+acked_length(AckedTupleObject *self)
+{
+    return PyObject_Length(self->values);
+}
+
+static PyObject *
+acked_subscript(AckedTupleObject *self, PyObject *key)
+{
+    return PyObject_GetItem(self->values, key);
+}
+
+static PyObject *
+acked_iter(AckedTupleObject *self)
+{
+    return PyObject_GetIter(self->values);
+}
+
+static PyMappingMethods acked_as_mapping = {
+    .mp_length = (lenfunc)acked_length,
+    .mp_subscript = (binaryfunc)acked_subscript,
+};
+
 static PyGetSetDef acked_getset[] = {
     {"_ack_val", (getter)acked_get_ack_val, (setter)acked_set_ack_val,
      "XOR of child edge ids; None once acked or failed", NULL},
@@ -247,6 +271,8 @@ static PyTypeObject AckedTupleType = {
     .tp_clear = (inquiry)acked_clear,
     .tp_dealloc = (destructor)acked_dealloc,
     .tp_repr = (reprfunc)acked_repr,
+    .tp_as_mapping = &acked_as_mapping,
+    .tp_iter = (getiterfunc)acked_iter,
     .tp_getset = acked_getset,
     .tp_members = acked_members,
     .tp_new = acked_tp_new,

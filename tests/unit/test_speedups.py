@@ -186,3 +186,15 @@ def test_word_counts_are_identical_with_and_without_the_accelerator(tmp_path: Pa
         results.append(json.loads(out.stdout))
     assert results[0] == results[1]
     assert results[0]["the"] == 200
+
+
+def test_an_acked_tuple_reads_like_its_values_with_and_without_the_accelerator() -> None:
+    from squall.api.tuple import AckedTuple, PyAckedTuple, values_class
+
+    cls = values_class("split", "default", ("word", "n"), 4)
+    v = cls.make(["dog", 2])
+    for make in (AckedTuple, PyAckedTuple):
+        t = make(v, {1: 2})
+        assert len(t) == 2 and t[0] == "dog" and t[-1] == 2 and list(t) == ["dog", 2]
+        assert t[0:1] == ("dog",)
+        assert t.values.word == "dog" and t.component == "split" and t.task == 4

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from squall.api.grouping import GroupingSpec
 from squall.api.topology import GlobalStreamId
@@ -45,27 +44,3 @@ class TopologyContext:
 
     def get_component_tasks(self, component: str) -> list[int]:
         return list(self.component_tasks.get(component, ()))
-
-    def to_storm_json(self) -> dict[str, Any]:
-        """The context as Storm sends it in the multilang handshake."""
-        return {
-            "taskid": self.task_id,
-            "componentid": self.component_id,
-            "task->component": {str(k): v for k, v in self.task_to_component.items()},
-            "stream->target->grouping": {
-                s: {c: g.kind for c, g in t.items()} for s, t in self.targets.items()
-            },
-            "source->stream->grouping": _sources_json(self.sources),
-            "source->stream->fields": {
-                c: {s: list(f) for s, f in streams.items()}
-                for c, streams in self.stream_fields.items()
-                if any(sid.component == c for sid in self.sources)
-            },
-        }
-
-
-def _sources_json(sources: Mapping[GlobalStreamId, GroupingSpec]) -> dict[str, dict[str, str]]:
-    out: dict[str, dict[str, str]] = {}
-    for sid, g in sources.items():
-        out.setdefault(sid.component, {})[sid.stream] = g.kind
-    return out

@@ -20,7 +20,7 @@ from __future__ import annotations
 import collections
 import keyword
 from abc import ABCMeta
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -123,6 +123,16 @@ class AckedTuple(Tuple):
     @property
     def task(self) -> int:
         return self.values.task
+
+    # A delivered tuple is its values, with or without acking.
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.values[index]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.values)
 
     def __repr__(self) -> str:
         return f"Tuple({self.values!r}, anchored={self._roots is not None})"

@@ -244,6 +244,7 @@ class Engine:
     # -- lifecycle ------------------------------------------------------------
     def start(self, active: bool = True) -> None:
         """Create and initialize every task, then activate spouts if ``active``."""
+        ready: list[tuple[Executor, BoltTask | SpoutTask]] = []
         for ex in self.executors:
             for task in ex.tasks.values():
                 self._attach(task)
@@ -251,10 +252,14 @@ class Engine:
                     task.component.initialize(self.conf_for(ex.component), task.context)
                 except Exception as e:
                     ex.report_error(task.task, e)
+                    # Undo what started (a shell component's child, a connection...).
+                    for done_ex, done in reversed(ready):
+                        _call(done_ex, done, "close" if isinstance(done, SpoutTask) else "cleanup")
                     raise RuntimeError(
                         f"component {ex.component!r} task {task.task}: initialize failed: "
                         f"{type(e).__name__}: {e}"
                     ) from e
+                ready.append((ex, task))
         self.started = True
         if active:
             self.activate()
