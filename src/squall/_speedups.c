@@ -831,11 +831,166 @@ error:
     return NULL;
 }
 
+
+/* ---------------------------------------------------------------- acker_apply */
+
+/* acker_apply(buckets, msgs, out, now) -> size delta
+ * Twin of AckerLedger.apply (runtime/acker.py), which is the specification.
+ * buckets: the RotatingMap's list of dicts (newest first), root -> entry, where an
+ * entry is a list [val, spout_task, failed, start]. msgs: (op, root, val, spout_task)
+ * tuples with ops 0 init, 1 ack, 2 fail, 3 reset. Outcomes are appended to
+ * out[spout_task] (a defaultdict(list)) as (op, root). Returns how many entries were
+ * added minus removed, so the caller can keep the map's size. */
+static PyObject *
+acker_apply(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *buckets, *msgs, *out, *now, *newest;
+    Py_ssize_t nb, i, n, delta = 0;
+    if (nargs != 4 || !PyList_Check(args[0]) || !PyList_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "acker_apply(buckets, msgs, out, now)");
+        return NULL;
+    }
+    buckets = args[0];
+    msgs = args[1];
+    out = args[2];
+    now = args[3];
+    nb = PyList_GET_SIZE(buckets);
+    if (nb < 1) {
+        PyErr_SetString(PyExc_ValueError, "acker_apply: no buckets");
+        return NULL;
+    }
+    newest = PyList_GET_ITEM(buckets, 0);
+    n = PyList_GET_SIZE(msgs);
+    for (i = 0; i < n; i++) {
+        PyObject *msg = PyList_GET_ITEM(msgs, i);
+        PyObject *root, *e = NULL, *home = NULL, *st_obj, *outcome, *lst;
+        long op, st;
+        unsigned long long val, cur;
+        Py_ssize_t b;
+        PyObject **m; /* the message's 4 items: a tuple here, a list when decoded */
+        if (PyTuple_Check(msg) && PyTuple_GET_SIZE(msg) == 4)
+            m = ((PyTupleObject *)msg)->ob_item;
+        else if (PyList_Check(msg) && PyList_GET_SIZE(msg) == 4)
+            m = ((PyListObject *)msg)->ob_item;
+        else {
+            PyErr_SetString(PyExc_TypeError, "acker_apply: messages have 4 items");
+            return NULL;
+        }
+        op = PyLong_AsLong(m[0]);
+        if (op == -1 && PyErr_Occurred())
+            return NULL;
+        root = m[1];
+        for (b = 0; b < nb; b++) {
+            PyObject *bucket = PyList_GET_ITEM(buckets, b);
+            e = PyDict_GetItemWithError(bucket, root);
+            if (e != NULL) {
+                home = bucket;
+                break;
+            }
+            if (PyErr_Occurred())
+                return NULL;
+        }
+        if (e == NULL) {
+            e = Py_BuildValue("[iiOO]", 0, -1, Py_False, now);
+            if (e == NULL)
+                return NULL;
+            if (PyDict_SetItem(newest, root, e) < 0) {
+                Py_DECREF(e);
+                return NULL;
+            }
+            Py_DECREF(e); /* the bucket holds it */
+            home = newest;
+            delta++;
+        }
+        if (!PyList_Check(e) || PyList_GET_SIZE(e) < 3) {
+            PyErr_SetString(PyExc_TypeError, "acker_apply: entries are lists");
+            return NULL;
+        }
+        if (op == 0 || op == 1) {
+            PyObject *nv;
+            val = PyLong_AsUnsignedLongLongMask(m[2]);
+            if (val == (unsigned long long)-1 && PyErr_Occurred())
+                return NULL;
+            cur = PyLong_AsUnsignedLongLongMask(PyList_GET_ITEM(e, 0));
+            if (cur == (unsigned long long)-1 && PyErr_Occurred())
+                return NULL;
+            nv = PyLong_FromUnsignedLongLong(cur ^ val);
+            if (nv == NULL || PyList_SetItem(e, 0, nv) < 0)
+                return NULL;
+            if (op == 0) {
+                PyObject *t = m[3];
+                Py_INCREF(t);
+                if (PyList_SetItem(e, 1, t) < 0)
+                    return NULL;
+            }
+        }
+        else if (op == 2) {
+            Py_INCREF(Py_True);
+            if (PyList_SetItem(e, 2, Py_True) < 0)
+                return NULL;
+        }
+        else if (home != newest) {
+            /* reset: move the entry to the newest bucket */
+            Py_INCREF(e);
+            if (PyDict_DelItem(home, root) < 0 || PyDict_SetItem(newest, root, e) < 0) {
+                Py_DECREF(e);
+                return NULL;
+            }
+            Py_DECREF(e);
+            home = newest;
+        }
+        st_obj = PyList_GET_ITEM(e, 1);
+        st = PyLong_AsLong(st_obj);
+        if (st == -1 && PyErr_Occurred())
+            return NULL;
+        if (st < 0)
+            continue; /* the init has not arrived yet */
+        {
+            int is_zero = PyObject_Not(PyList_GET_ITEM(e, 0));
+            int failed = PyObject_IsTrue(PyList_GET_ITEM(e, 2));
+            long code;
+            if (is_zero < 0 || failed < 0)
+                return NULL;
+            if (is_zero)
+                code = 1;
+            else if (failed)
+                code = 2;
+            else if (op == 3)
+                code = 3;
+            else
+                continue;
+            Py_INCREF(st_obj);
+            if (code != 3) {
+                if (PyDict_DelItem(home, root) < 0) {
+                    Py_DECREF(st_obj);
+                    return NULL;
+                }
+                delta--;
+            }
+            lst = PyObject_GetItem(out, st_obj);
+            Py_DECREF(st_obj);
+            if (lst == NULL)
+                return NULL;
+            outcome = Py_BuildValue("(lO)", code, root);
+            if (outcome == NULL || PyList_Append(lst, outcome) < 0) {
+                Py_XDECREF(outcome);
+                Py_DECREF(lst);
+                return NULL;
+            }
+            Py_DECREF(outcome);
+            Py_DECREF(lst);
+        }
+    }
+    return PyLong_FromSsize_t(delta);
+}
+
 /* ------------------------------------------------------------------ module */
 
 static PyMethodDef methods[] = {
     {"make_values", (PyCFunction)(void (*)(void))make_values, METH_FASTCALL,
      "make_values(cls, seq): an instance of tuple subclass cls holding seq's items."},
+    {"acker_apply", (PyCFunction)(void (*)(void))acker_apply, METH_FASTCALL,
+     "acker_apply(buckets, msgs, out, now): AckerLedger.apply's loop; returns size delta."},
     {"make_values_many", (PyCFunction)(void (*)(void))make_values_many, METH_FASTCALL,
      "make_values_many(cls, seqs): [make_values(cls, s) for s in seqs]."},
     {"run_unanchored", (PyCFunction)(void (*)(void))run_unanchored, METH_FASTCALL,

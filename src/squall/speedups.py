@@ -41,4 +41,5 @@ RouteBase: Any = _mod.RouteBase if _mod is not None else object
 Emitter: Any = _pick("Emitter", None)
 run_unanchored: Any = _pick("run_unanchored", None)
 run_anchored: Any = _pick("run_anchored", None)
+acker_apply: Any = _pick("acker_apply", None)
 AckedTuple: Any = _pick("AckedTuple", None)

@@ -17,8 +17,9 @@ Calls return the outcome for the spout task, or None; the caller sends it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, MutableMapping
-from typing import Final
+from typing import Any, Final
 
+from squall import speedups
 from squall.runtime.messages import OP_ACK, OP_FAIL, OP_INIT, OP_RESET
 from squall.runtime.rotating_map import RotatingMap
 
@@ -32,14 +33,20 @@ Outcome = tuple[int, str, int, float]
 Outcomes = MutableMapping[int, list[tuple[int, int]]]
 
 
-class _Entry:
-    __slots__ = ("failed", "spout_task", "start", "val")
+_c_apply = speedups.acker_apply
 
-    def __init__(self, start: float) -> None:
-        self.val = 0
-        self.start = start
-        self.spout_task = -1
-        self.failed = False
+# An entry is a list [val, spout_task, failed, start] (a list, not an object, so the
+# C twin of ``apply`` can share it): the XOR so far, the spout task once the init
+# arrived (-1 before), whether any part failed, and when the entry was created.
+VAL: Final = 0
+TASK: Final = 1
+FAILED: Final = 2
+START: Final = 3
+_Entry = list  # type alias for readability: [int, int, bool, float]
+
+
+def _new_entry(start: float) -> list[Any]:
+    return [0, -1, False, start]
 
 
 class AckerLedger:
@@ -47,43 +54,44 @@ class AckerLedger:
 
     def __init__(self, now: Callable[[], float], buckets: int = 3) -> None:
         self._now = now
-        self._pending: RotatingMap[int, _Entry] = RotatingMap(buckets)
+        self._pending: RotatingMap[int, list[Any]] = RotatingMap(buckets)
 
-    def _entry(self, root: int) -> _Entry:
+    def _entry(self, root: int) -> list[Any]:
         e = self._pending.get(root)
         if e is None:
-            e = _Entry(self._now())
+            e = _new_entry(self._now())
             self._pending.put(root, e)
         return e
 
-    def _settle(self, root: int, e: _Entry, reset: bool = False) -> Outcome | None:
-        if e.spout_task < 0:
+    def _settle(self, root: int, e: list[Any], reset: bool = False) -> Outcome | None:
+        spout_task: int = e[TASK]
+        if spout_task < 0:
             return None  # the init has not arrived yet; nothing to tell anyone
-        delta = (self._now() - e.start) * 1000.0
-        if e.val == 0:
+        delta = (self._now() - e[START]) * 1000.0
+        if e[VAL] == 0:
             self._pending.pop(root)
-            return (e.spout_task, ACK, root, delta)
-        if e.failed:
+            return (spout_task, ACK, root, delta)
+        if e[FAILED]:
             self._pending.pop(root)
-            return (e.spout_task, FAIL, root, delta)
+            return (spout_task, FAIL, root, delta)
         if reset:
-            return (e.spout_task, RESET, root, delta)
+            return (spout_task, RESET, root, delta)
         return None
 
     def init(self, root: int, init_val: int, spout_task: int) -> Outcome | None:
         e = self._entry(root)
-        e.val ^= init_val
-        e.spout_task = spout_task
+        e[VAL] ^= init_val
+        e[TASK] = spout_task
         return self._settle(root, e)
 
     def ack(self, root: int, ack_val: int) -> Outcome | None:
         e = self._entry(root)
-        e.val ^= ack_val
+        e[VAL] ^= ack_val
         return self._settle(root, e)
 
     def fail(self, root: int) -> Outcome | None:
         e = self._entry(root)
-        e.failed = True
+        e[FAILED] = True
         return self._settle(root, e)
 
     def reset_timeout(self, root: int) -> Outcome | None:
@@ -100,6 +108,10 @@ class AckerLedger:
         ``OP_ACK``/``OP_FAIL``/``OP_RESET``. (The time delta is not computed: spouts
         measure complete latency from their own emit time.)
         """
+        if _c_apply is not None and type(msgs) is list:
+            # the C twin of the loop below (same entries, same outcomes)
+            self._pending._size += _c_apply(self._pending._buckets, msgs, out, self._now())
+            return
         buckets = self._pending._buckets
         newest = buckets[0]
         older = buckets[1:]
@@ -112,25 +124,25 @@ class AckerLedger:
                     if e is not None:
                         break
                 else:
-                    e = _Entry(now())
+                    e = _new_entry(now())
                     self._pending.add_new(root, e)
             if op == OP_ACK:
-                e.val ^= val
+                e[VAL] ^= val
             elif op == OP_INIT:
-                e.val ^= val
-                e.spout_task = spout_task
+                e[VAL] ^= val
+                e[TASK] = spout_task
             elif op == OP_FAIL:
-                e.failed = True
+                e[FAILED] = True
             else:
                 # reset: refresh the entry's bucket
                 self._pending.put(root, e)
-            st = e.spout_task
+            st = e[TASK]
             if st < 0:
                 continue
-            if e.val == 0:
+            if e[VAL] == 0:
                 self._pending.pop(root)
                 out[st].append((OP_ACK, root))
-            elif e.failed:
+            elif e[FAILED]:
                 self._pending.pop(root)
                 out[st].append((OP_FAIL, root))
             elif op == OP_RESET:
