@@ -265,3 +265,25 @@ def test_global_aggregate_and_sum_of_a_persistent_state() -> None:
     run(t, "global")
     state = MapState(backend.connect(), "trident:global:total", "opaque")
     assert state.items() == {(): 55}
+
+
+def test_a_batch_whose_predecessor_never_reached_this_emitter_fails_instead_of_starting_over() -> (
+    None
+):
+    # On a cluster, batch N-1 may go to a worker that dies; its replacement then sees N
+    # first. Reading from the beginning would count everything again: the batch fails
+    # and the coordinator replays N-1 and N in order.
+    from squall.trident.bolt import SpoutProc
+    from squall.trident.plan import ProcSpec
+
+    spout = FixedBatchSpout(["sentence"], 3, *SENTENCES)
+    spec = ProcSpec(
+        "spout", "spout(s)", 0, (), {"spout": spout, "spout_id": "s", "fields": ("sentence",)}
+    )
+    proc = SpoutProc(spec, None)  # type: ignore[arg-type]
+    proc.store = MemoryBackend(unique("prev")).connect()
+    with pytest.raises(FailedError, match="batch 5 arrived before batch 4 was emitted here"):
+        proc._previous("0", 5, "tx", committed=3)
+    assert proc._previous("0", 4, "tx", committed=3) is None  # a partition with no history yet
+    proc.store.write({"trident:s": {"0:tx:4": [9, 12]}})
+    assert proc._previous("0", 5, "tx", committed=3) == [9, 12]

@@ -619,7 +619,8 @@ class SpoutProc(Proc):
                 )
             emit(rec, row)
 
-    def emit_batch(self, rec: BatchRecord) -> None:
+    def emit_batch(self, rec: BatchRecord, committed: int) -> None:
+        """Emit this task's part of batch ``rec``; ``committed``: the last committed txid."""
         txid = rec.txid
         assert txid is not None
         spout = self.spout
@@ -635,7 +636,7 @@ class SpoutProc(Proc):
             new: dict[str, Any] = {}
             for p, key, meta in zip(self.mine, keys, stored, strict=True):
                 if meta is None:
-                    meta = spout.new_batch(p, self._previous(p, txid, "tx"))
+                    meta = spout.new_batch(p, self._previous(p, txid, "tx", committed))
                     new[key] = meta
                 metas[p] = meta
             if new:
@@ -647,21 +648,35 @@ class SpoutProc(Proc):
             return
         if isinstance(spout, OpaqueSpout):
             for p in self.mine:
-                meta, rows = spout.emit_batch(p, self._previous(p, txid, "c"))
+                meta, rows = spout.emit_batch(p, self._previous(p, txid, "c", committed))
                 metas[p] = meta
                 self._rows(rows, rec)
             self.cache[txid] = (rec.bid, metas)
             return
         raise TypeError(f"{self.name}: unsupported spout {spout!r}")
 
-    def _previous(self, partition: str, txid: int, kind: str) -> Any:
-        """Where batch ``txid`` starts: the meta of ``txid - 1`` (None: the beginning)."""
+    def _previous(self, partition: str, txid: int, kind: str, committed: int) -> Any:
+        """Where batch ``txid`` starts: the meta of ``txid - 1`` (None: the beginning).
+
+        Raises:
+            FailedError: batch ``txid - 1`` is neither committed nor known here: it
+                went to a process that died before emitting it. Starting from the
+                beginning would count everything again; failing makes the coordinator
+                replay the batches in order.
+        """
         if txid <= 1:
             return None
         cached = self.cache.get(txid - 1)
         if cached is not None and partition in cached[1]:
             return cached[1][partition]
-        return self.store.get_many(self.table, [f"{partition}:{kind}:{txid - 1}"])[0]
+        meta = self.store.get_many(self.table, [f"{partition}:{kind}:{txid - 1}"])[0]
+        if meta is None and txid - 1 > committed:
+            raise FailedError(
+                f"{self.name}: batch {txid} arrived before batch {txid - 1} was emitted here "
+                f"(partition {partition!r}); the batches are replayed in order"
+            )
+        # None with txid - 1 committed: a partition without history yet starts at the beginning.
+        return meta
 
     def commit(self, rec: BatchRecord) -> None:
         txid = rec.txid
@@ -885,7 +900,7 @@ class TridentBolt(Bolt):
             try:
                 for p in procs:
                     if isinstance(p, SpoutProc):
-                        p.emit_batch(rec)
+                        p.emit_batch(rec, int(vals[1]))
                     elif p.spec.params.get("task") is None or self._drpc_here(rec):
                         p.push(rec, (vals[1],))
                 self._finish(rec)

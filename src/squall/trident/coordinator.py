@@ -75,7 +75,7 @@ class MasterBatchCoordinator(Spout):
     """
 
     outputs = [
-        Stream(["bid"], name=BATCH_STREAM),
+        Stream(["bid", "committed"], name=BATCH_STREAM),
         Stream(["bid"], name=COMMIT_STREAM),
         Stream(["bid"], name=SUCCESS_STREAM),
     ]
@@ -141,7 +141,13 @@ class MasterBatchCoordinator(Spout):
         self.attempt = (self.attempt + 1) & 0xFFFFFFFF
         attempt = self.attempt
         self.active[txid] = [attempt, "processing"]
-        self.emit([batch_id(txid, attempt)], tup_id=("b", txid, attempt), stream=BATCH_STREAM)
+        # The committed txid goes along: an emitter that never saw the batch before this one
+        # (it went to a process that died) can tell "not emitted yet" from "committed".
+        self.emit(
+            [batch_id(txid, attempt), self.committed],
+            tup_id=("b", txid, attempt),
+            stream=BATCH_STREAM,
+        )
 
     def next_tuple(self) -> None:
         if len(self.active) >= self.max_pending:
