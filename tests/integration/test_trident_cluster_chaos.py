@@ -114,3 +114,93 @@ def test_trident_counts_are_exact_with_workers_killed_on_a_cluster(
     assert kills >= 3
     assert counts == truth
     cluster.squall("kill", "tchaos", "-w", "0")
+
+
+STATEFUL = '''\
+"""A stateful word count over the Redis stream "sentences" (at-least-once)."""
+
+from squall import Bolt, TopologyBuilder
+from squall.spouts import RedisStreamSpout
+from squall.state import RedisBackend, StatefulBolt
+
+REDIS = RedisBackend("127.0.0.1", {port}, prefix="{prefix}")
+
+
+class Split(Bolt):
+    outputs = ["word"]
+
+    def process(self, tup):
+        for word in tup.values.sentence.split():
+            self.emit([word])
+
+
+class Counter(StatefulBolt):
+    outputs = ["word", "count"]
+
+    def init_state(self, state):
+        self.counts = state
+
+    def process(self, tup):
+        word = tup.values.word
+        self.counts.put(word, self.counts.get(word, 0) + 1)
+
+
+builder = TopologyBuilder()
+builder.set_spout(
+    "sentences", RedisStreamSpout, outputs=["sentence"], redis=REDIS, stream="sentences",
+    group="wc", claim_idle_ms=2000,
+)
+builder.set_bolt("split", Split, 2).shuffle_grouping("sentences")
+builder.set_bolt("count", Counter, 2).fields_grouping("split", ["word"])
+'''
+
+
+def test_a_stateful_bolt_never_undercounts_with_workers_killed_on_a_cluster(
+    cluster: Cluster, redis: RedisBackend, tmp_path: Path
+) -> None:
+    truth = load(redis, "sentences", 4000, seed=4)
+    project = tmp_path / "stateful_project"
+    project.mkdir()
+    source = project / "stateful_chaos.py"
+    source.write_text(STATEFUL.format(port=redis.port, prefix=redis.prefix))
+    conf = {
+        "topology.workers": 2,
+        "topology.max.spout.pending": 200,
+        "topology.message.timeout.secs": 5,
+        "topology.state.provider": f"redis://127.0.0.1:{redis.port}",
+        "topology.state.checkpoint.interval.ms": 300,
+    }
+    args = ["submit", str(source), "--name", "schaos"]
+    for k, v in conf.items():
+        args += ["-c", f"{k}={v}"]
+    cluster.squall(*args)
+    wait_until(lambda: cluster.running_workers("schaos") == 2, 60, "2 running workers")
+    client = redis.client()
+
+    def counts() -> dict[str, int]:
+        out: dict[str, int] = {}
+        for key in client.keys("squall:state:*:count:*"):
+            if not key.endswith((":prepare", ":meta")):
+                for k, v in client.hgetall(key).items():
+                    out[k.strip('"')] = out.get(k.strip('"'), 0) + int(v)
+        return out
+
+    def done() -> bool:
+        group = client.xinfo_groups("sentences")[0]
+        last = client.xinfo_stream("sentences")["last-generated-id"]
+        return bool(group["pending"] == 0 and group["last-delivered-id"] == last)
+
+    rng = random.Random(4)
+    kills = 0
+    while not done() and kills < 6:
+        time.sleep(rng.uniform(1.0, 2.5))
+        kill_worker(cluster, rng.randrange(4))
+        kills += 1
+    wait_until(done, 120, "every entry acked")
+    time.sleep(1.0)  # the last checkpoint
+    got = counts()
+    short = {w: truth[w] - got.get(w, 0) for w in truth if got.get(w, 0) < truth[w]}
+    excess = sum(got.values()) - sum(truth.values())
+    print(f"cluster stateful at-least-once: {kills} kill -9, excess {excess} words")
+    assert short == {}
+    cluster.squall("kill", "schaos", "-w", "0")

@@ -42,6 +42,7 @@ from squall.daemon.nimbus import Nimbus, NimbusServer
 from squall.daemon.nimbus_client import NimbusClient, NimbusClientError
 from squall.daemon.supervisor import Supervisor
 from squall.runtime.plan import make_plan
+from squall.state.stateful import with_checkpoints
 
 EXIT_OK = 0
 EXIT_REFUSED = 1
@@ -381,7 +382,8 @@ def prepare_submission(
     attr = loaded.where.rpartition(":")[2]
     name = name or loaded.default_name
     C.check(topology_conf)
-    topology = as_definition(loaded.obj, name)
+    # Stateful bolts get the checkpoint spout (as in local mode; workers do the same).
+    topology = with_checkpoints(as_definition(loaded.obj, name))
     plan = make_plan(topology, topology_conf)
     conf = dict(topology_conf)
     # Frozen at submit, as Storm does: a rebalance changes workers, never ackers.

@@ -68,6 +68,7 @@ from squall.serialization.batch import (
     BatchEncoder,
     UnencodableValueError,
 )
+from squall.state.stateful import with_checkpoints
 from squall.transport.zmq_link import DEFAULT_WINDOW, WINDOW_KEY, ZmqLink
 
 log = logging.getLogger("squall.worker")
@@ -154,7 +155,8 @@ def load_topology(code_dir: Path, target: str, name: str) -> TopologyDef:
             module = shipping.load_topology_source(source)
     if not hasattr(module, attr):
         raise AttributeError(f"{source} has no attribute {attr!r}")
-    return as_definition(getattr(module, attr), name)
+    # The checkpoint spout of stateful bolts, as at submit (the same task numbering).
+    return with_checkpoints(as_definition(getattr(module, attr), name))
 
 
 class ClusterLink(ZmqLink):
