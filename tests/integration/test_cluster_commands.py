@@ -4,7 +4,9 @@ and obeys every command: submit, list, activate, deactivate, rebalance, kill."""
 from __future__ import annotations
 
 import time
+import zipfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from tests.chaos import ledger
@@ -71,7 +73,7 @@ def test_the_word_count_runs_with_exact_results_through_every_command(cluster: C
     # kill: spouts off at once, everything gone after the wait.
     tid = cluster.topology_id("ledger")
     pids = list(cluster.live_worker_pids().values())
-    assert cluster.squall("kill", "ledger", "-w", "1").stdout == "Killed topology: ledger\n"
+    assert cluster.squall("kill", "ledger", "-w", "4").stdout == "Killed topology: ledger\n"
     assert "KILLED" in cluster.squall("list").stdout
     wait_until(
         lambda: cluster.squall("list").stdout == "No topologies running.\n", 30, "the removal"
@@ -112,3 +114,76 @@ def test_an_invalid_topology_is_refused_before_anything_is_sent(cluster: Cluster
     assert proc.returncode == 1
     assert "topology 'nothing-here' is not running" in proc.stderr
     assert cluster.state().storm_bases() == {}
+
+
+def _wheel(folder: Path, name: str, version: str, module_source: str) -> Path:
+    """A minimal pure-Python wheel (so pip needs no index and builds nothing)."""
+    dist = f"{name}-{version}.dist-info"
+    files = {
+        f"{name}/__init__.py": module_source,
+        f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+        f"{dist}/WHEEL": (
+            "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        ),
+    }
+    record = "".join(f"{path},,\n" for path in files) + f"{dist}/RECORD,,\n"
+    path = folder / f"{name}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as z:
+        for arc, text in files.items():
+            z.writestr(arc, text)
+        z.writestr(f"{dist}/RECORD", record)
+    return path
+
+
+PROJECT = """
+import os
+from squall import Bolt, Spout, Topology
+
+
+class Once(Spout):
+    outputs = ["x"]
+
+    def initialize(self, conf, context):
+        self.sent = False
+
+    def next_tuple(self):
+        if not self.sent:
+            self.sent = True
+            self.emit([1])
+
+
+class UsesDep(Bolt):
+    def initialize(self, conf, context):
+        import tinydep  # installed from requirements.txt on the supervisor only
+
+        self.value = tinydep.VALUE
+        self.out = conf["test.out"]
+
+    def process(self, tup):
+        with open(self.out, "w") as f:
+            f.write(str(self.value))
+
+
+class WithRequirements(Topology):
+    once = Once.spec()
+    use = UsesDep.spec(inputs=[once])
+"""
+
+
+def test_a_project_with_requirements_gets_its_own_virtualenv(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "topo.py").write_text(PROJECT)
+    wheel = _wheel(project, "tinydep", "1.0", "VALUE = 42\n")
+    (project / "requirements.txt").write_text(f"./{wheel.name}\n")
+    out = tmp_path / "out.txt"
+    cluster.squall("submit", str(project / "topo.py"), "--name", "reqs", "-c", f"test.out={out}")
+    try:
+        wait_until(lambda: out.is_file() and out.read_text() == "42", 120, "the bolt's output")
+        tid = cluster.topology_id("reqs")
+        venvs = [sup.dir / "supervisor" / "stormdist" / tid / "venv" for sup in cluster.supervisors]
+        assert any((v / "bin" / "python").exists() for v in venvs)
+    finally:
+        cluster.squall("kill", "reqs", "-w", "0")

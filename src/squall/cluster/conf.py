@@ -50,7 +50,8 @@ SUPERVISOR_HEARTBEAT_FREQUENCY_SECS: Final = "supervisor.heartbeat.frequency.sec
 SUPERVISOR_WORKER_TIMEOUT_SECS: Final = "supervisor.worker.timeout.secs"
 SUPERVISOR_WORKER_START_TIMEOUT_SECS: Final = "supervisor.worker.start.timeout.secs"
 SUPERVISOR_WORKER_SHUTDOWN_SLEEP_SECS: Final = "supervisor.worker.shutdown.sleep.secs"
-# Squall's: build a virtualenv per topology from its requirements.txt (pip must reach an index).
+# Squall's: a virtualenv per topology from its project's requirements.txt (pip runs on the
+# supervisor: it needs an index, or wheels shipped in the project).
 SUPERVISOR_TOPOLOGY_VENV: Final = "supervisor.topology.virtualenv"
 WORKER_HEARTBEAT_FREQUENCY_SECS: Final = "worker.heartbeat.frequency.secs"
 

@@ -365,15 +365,13 @@ class Supervisor:
         boot_file.write_text(boot.to_json())
         env = dict(os.environ)
         root = str(Path(squall.__file__).resolve().parent.parent)
-        paths = [root]
-        venv_site = code_dir.parent / "site"
-        if venv_site.is_dir():
-            paths.insert(0, str(venv_site))
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (*paths, env.get("PYTHONPATH", "")) if p)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+        venv_python = code_dir.parent / "venv" / "bin" / "python"
+        python = str(venv_python) if venv_python.is_file() else self.python
         log_file = self.logs_dir / f"worker-{port}.log"
         with open(log_file, "ab") as out:
             proc = subprocess.Popen(
-                [self.python, "-m", WORKER_MODULE, str(boot_file)],
+                [python, "-m", WORKER_MODULE, str(boot_file)],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -496,38 +494,44 @@ class Supervisor:
         return code_dir, meta
 
     def _make_environment(self, folder: Path, tid: str) -> None:
-        """A per-topology package folder from the project's ``requirements.txt``, if any.
+        """A virtualenv for the topology from its project's ``requirements.txt``, if any.
 
-        Installed with pip into ``site/`` next to the code, which the worker's
-        ``PYTHONPATH`` puts first: the topology's pins win over what the
-        supervisor's interpreter has, and nothing is shared between topologies.
+        The topology's own packages come first in the worker's ``sys.path``; what
+        the supervisor's Python has (squall's own dependencies) comes after them,
+        through a ``.pth`` file, so the topology's pins win and nothing is shared
+        between topologies.
         """
         req = folder / "code" / "requirements.txt"
         if not req.is_file() or not self.conf.get(K.SUPERVISOR_TOPOLOGY_VENV, True):
             return
-        site = folder / "site"
-        log.info("installing the requirements of %s", tid)
-        proc = subprocess.run(
+        venv = folder / "venv"
+        log.info("building a virtualenv for %s from its requirements.txt", tid)
+        # Without its own pip (ensurepip takes seconds): the supervisor's pip installs into it.
+        _run(
+            [self.python, "-m", "venv", "--without-pip", str(venv)],
+            f"{tid}: cannot create a virtualenv",
+        )
+        python = venv / "bin" / "python"
+        _run(
             [
                 self.python,
                 "-m",
                 "pip",
+                "--python",
+                str(python),
                 "install",
                 "--quiet",
                 "--disable-pip-version-check",
-                "--target",
-                str(site),
                 "-r",
                 str(req),
             ],
-            capture_output=True,
-            text=True,
-            timeout=600,
+            f"{tid}: pip could not install requirements.txt",
+            cwd=folder / "code",
         )
-        if proc.returncode != 0:
-            raise RuntimeError(
-                f"pip could not install {tid}'s requirements.txt:\n{proc.stderr.strip()[-2000:]}"
-            )
+        sites = sorted((venv / "lib").glob("python*/site-packages"))
+        if sites:
+            host = [p for p in sys.path if p.endswith("site-packages") and Path(p).is_dir()]
+            (sites[0] / "squall-host.pth").write_text("\n".join(host) + "\n")
 
     def _nimbus_addresses(self) -> list[str]:
         from squall.daemon.nimbus_client import seeds_from_conf
@@ -582,6 +586,15 @@ class Supervisor:
         if started.is_set():
             with contextlib.suppress(Exception):
                 self.store.stop()
+
+
+def _run(cmd: list[str], what: str, cwd: Path | None = None) -> None:
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=cwd)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise RuntimeError(f"{what}: {e}") from e
+    if proc.returncode != 0:
+        raise RuntimeError(f"{what}:\n{(proc.stderr or proc.stdout).strip()[-2000:]}")
 
 
 def _worker_conf(conf: Mapping[str, Any]) -> dict[str, Any]:
