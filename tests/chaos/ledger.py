@@ -21,22 +21,51 @@ def _lines(folder: Path, pattern: str) -> list[str]:
     return out
 
 
-def _events(folder: Path) -> list[dict[str, Any]]:
-    out = []
-    for line in _lines(folder, "spout-*.jsonl"):
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            continue
-    return out
+class _Progress:
+    """Acked ids and emit count of a spout ledger folder, read incrementally (tests poll it)."""
+
+    def __init__(self) -> None:
+        self.offsets: dict[Path, int] = {}
+        self.acked: set[int] = set()
+        self.emits = 0
+
+    def update(self, folder: Path) -> None:
+        for f in sorted(folder.glob("spout-*.jsonl")):
+            with open(f, "rb") as fh:
+                fh.seek(self.offsets.get(f, 0))
+                data = fh.read()
+            end = data.rfind(b"\n") + 1  # a torn last line is read next time
+            self.offsets[f] = self.offsets.get(f, 0) + end
+            for line in data[:end].splitlines():
+                try:
+                    e = json.loads(line)
+                except ValueError:
+                    continue
+                if e.get("ev") == "ack":
+                    self.acked.add(int(e["id"]))
+                elif e.get("ev") == "emit":
+                    self.emits += 1
+
+
+_PROGRESS: dict[Path, _Progress] = {}
+
+
+def _progress(folder: Path) -> _Progress:
+    p = _PROGRESS.setdefault(Path(folder), _Progress())
+    p.update(Path(folder))
+    return p
 
 
 def acked_ids(folder: Path) -> set[int]:
-    return {int(e["id"]) for e in _events(folder) if e.get("ev") == "ack"}
+    return set(_progress(folder).acked)
+
+
+def acked_count(folder: Path) -> int:
+    return len(_progress(folder).acked)
 
 
 def emits(folder: Path) -> int:
-    return sum(1 for e in _events(folder) if e.get("ev") == "emit")
+    return _progress(folder).emits
 
 
 def word_counts(folder: Path) -> collections.Counter[str]:

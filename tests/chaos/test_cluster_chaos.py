@@ -49,15 +49,15 @@ def cluster() -> Iterator[Cluster]:
 
 
 def rate(folder: Any, secs: float) -> float:
-    before = len(ledger.acked_ids(folder))
+    before = ledger.acked_count(folder)
     time.sleep(secs)
-    return (len(ledger.acked_ids(folder)) - before) / secs
+    return (ledger.acked_count(folder) - before) / secs
 
 
 def finish(cluster: Cluster, name: str, total: int, label: str, **figures: Any) -> dict[str, Any]:
     folder = cluster.ledger(name)
     t0 = time.monotonic()
-    wait_until(lambda: len(ledger.acked_ids(folder)) == total, 300, "every sentence acked")
+    wait_until(lambda: ledger.acked_count(folder) == total, 300, "every sentence acked")
     report = ledger.verdict(folder, total)
     figures.update(
         drain_s=round(time.monotonic() - t0, 1),
@@ -76,17 +76,17 @@ def finish(cluster: Cluster, name: str, total: int, label: str, **figures: Any) 
 
 
 def test_t1_long_kill_9_of_random_workers(cluster: Cluster) -> None:
-    total = 60000
+    total = int(2000 * (OUTAGE_SECS + 15))  # 2 spout tasks x 1000/s
     cluster.submit_ledger(
         "t1", total, 4, conf={"ledger.rate": 1000, "topology.max.spout.pending": 1000}
     )
     folder = cluster.ledger("t1")
-    wait_until(lambda: len(ledger.acked_ids(folder)) >= 2000, 60, "the warm-up")
+    wait_until(lambda: ledger.acked_count(folder) >= 2000, 60, "the warm-up")
     baseline = rate(folder, 3)
     rnd = random.Random(1)
     restarts = []
     end = time.monotonic() + OUTAGE_SECS
-    while time.monotonic() < end and len(ledger.acked_ids(folder)) < total * 0.8:
+    while time.monotonic() < end:
         restarts.append(kill_worker(cluster, rnd.randrange(8))[2])
         time.sleep(rnd.uniform(2, 4))
     after = rate(folder, 3)
@@ -110,7 +110,7 @@ def test_t2b_the_standby_nimbus_takes_over(tmp_path: Any) -> None:
         total = 8000
         cluster.submit_ledger("t2b", total, 2, conf={"ledger.rate": 500})
         folder = cluster.ledger("t2b")
-        wait_until(lambda: len(ledger.acked_ids(folder)) >= 500, 60, "the warm-up")
+        wait_until(lambda: ledger.acked_count(folder) >= 500, 60, "the warm-up")
         leader = cluster.leader_address()
         victim = next(d for d in cluster.nimbi if str(d.conf["nimbus.thrift.port"]) in leader)
         victim.kill(signal.SIGKILL)
@@ -187,7 +187,7 @@ def test_t2c_a_frozen_leader_never_overlaps_with_the_new_one() -> None:
 def _outage(cluster: Cluster, name: str, total: int, fault: str) -> None:
     cluster.submit_ledger(name, total, 2, conf={"ledger.rate": 500})
     folder = cluster.ledger(name)
-    wait_until(lambda: len(ledger.acked_ids(folder)) >= 1000, 60, "the warm-up")
+    wait_until(lambda: ledger.acked_count(folder) >= 1000, 60, "the warm-up")
     tid = cluster.topology_id(name)
     version = cluster.state().assignment(tid)[1]
     pids = cluster.live_worker_pids()
@@ -199,11 +199,11 @@ def _outage(cluster: Cluster, name: str, total: int, fault: str) -> None:
     else:
         cluster.zk.pause()
     during = rate(folder, OUTAGE_SECS)
-    t_back = time.monotonic()
     if fault == "kill":
         cluster.zk.start()
     else:
         cluster.zk.resume()
+    t_back = time.monotonic()
     wait_until(
         lambda: len(cluster.state().supervisors()) == len(cluster.supervisors),
         30,
@@ -230,11 +230,12 @@ def _outage(cluster: Cluster, name: str, total: int, fault: str) -> None:
 
 
 def test_t3a_zookeeper_killed_for_a_while(cluster: Cluster) -> None:
-    _outage(cluster, "t3a", int(500 * (OUTAGE_SECS + 20)), "kill")
+    # 2 spout tasks x 500/s, for the warm-up, the baseline, the outage and after.
+    _outage(cluster, "t3a", int(1000 * (OUTAGE_SECS + 20)), "kill")
 
 
 def test_t3b_zookeeper_frozen_for_a_while(cluster: Cluster) -> None:
-    _outage(cluster, "t3b", int(500 * (OUTAGE_SECS + 20)), "stop")
+    _outage(cluster, "t3b", int(1000 * (OUTAGE_SECS + 20)), "stop")
 
 
 def test_t10_a_killed_supervisor_adopts_its_workers_when_back(cluster: Cluster) -> None:
@@ -242,7 +243,7 @@ def test_t10_a_killed_supervisor_adopts_its_workers_when_back(cluster: Cluster) 
     cluster.submit_ledger("t10", total, 4, conf={"ledger.rate": 500})
     folder = cluster.ledger("t10")
     wait_until(lambda: cluster.running_workers("t10") == 4, 60, "4 running workers")
-    wait_until(lambda: len(ledger.acked_ids(folder)) >= 500, 60, "the warm-up")
+    wait_until(lambda: ledger.acked_count(folder) >= 500, 60, "the warm-up")
     baseline = rate(folder, 2)
     sup: Daemon = cluster.supervisors[0]
     mine = {slot: pid for slot, pid in cluster.live_worker_pids().items() if slot[0] == 0}
@@ -302,7 +303,7 @@ def test_t4_a_slow_bolt_keeps_memory_bounded(cluster: Cluster) -> None:
     slope = (half[-1][1] - half[0][1]) / 1024 / ((half[-1][0] - half[0][0]) / 60)
     peak = max(r for _t, r in samples) / 1024
     folder = cluster.ledger("t4")
-    report = ledger.verdict(folder, len(ledger.acked_ids(folder)))
+    report = ledger.verdict(folder, ledger.acked_count(folder))
     print(
         f"\nT4: peak_rss_mib={peak:.0f} slope_mib_per_min={slope:.2f} "
         f"acked={report['acked_unique']} fails={report['fails']}"
@@ -329,7 +330,7 @@ def test_t8_a_partitioned_supervisor_host_is_replaced_then_cleaned_up() -> None:
         total = int(500 * (OUTAGE_SECS + 30))
         cluster.submit_ledger("t8", total, 2, **{"ledger.rate": 500})
         folder = cluster.ledger("t8")
-        wait_until(lambda: len(ledger.acked_ids(folder)) >= 1000, 60, "the warm-up")
+        wait_until(lambda: ledger.acked_count(folder) >= 1000, 60, "the warm-up")
 
         def placement() -> list[tuple[str, int]]:
             (t,) = cluster.topologies()

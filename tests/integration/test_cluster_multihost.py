@@ -15,7 +15,7 @@ def test_tuples_cross_between_hosts_and_the_counts_are_exact() -> None:
         total = 4000
         cluster.submit_ledger("hosts", total, 2)
         folder = cluster.ledger("hosts")
-        wait_until(lambda: len(ledger.acked_ids(folder)) == total, 90, "every sentence acked")
+        wait_until(lambda: ledger.acked_count(folder) == total, 90, "every sentence acked")
         (topology,) = cluster.topologies()
         hosts = sorted(w["host"] for w in topology["workers"])
         assert hosts == ["10.213.0.3", "10.213.0.4"], "one worker on each supervisor host"
