@@ -164,13 +164,19 @@ class UsesDep(Bolt):
             f.write(str(self.value))
 
 
+class Boom(Bolt):
+    def process(self, tup):
+        raise ValueError("boom from the cluster")
+
+
 class WithRequirements(Topology):
     once = Once.spec()
     use = UsesDep.spec(inputs=[once])
+    boom = Boom.spec(inputs=[once])
 """
 
 
-def test_a_project_with_requirements_gets_its_own_virtualenv(
+def test_a_project_with_requirements_gets_its_own_virtualenv_and_errors_are_recorded(
     cluster: Cluster, tmp_path: Path
 ) -> None:
     project = tmp_path / "project"
@@ -185,5 +191,8 @@ def test_a_project_with_requirements_gets_its_own_virtualenv(
         tid = cluster.topology_id("reqs")
         venvs = [sup.dir / "supervisor" / "stormdist" / tid / "venv" for sup in cluster.supervisors]
         assert any((v / "bin" / "python").exists() for v in venvs)
+        # Errors raised in workers are recorded in ZooKeeper, per component.
+        errors = wait_until(lambda: cluster.state().errors(tid).get("boom"), 30, "the error")
+        assert "ValueError: boom from the cluster" in errors[0].error
     finally:
         cluster.squall("kill", "reqs", "-w", "0")

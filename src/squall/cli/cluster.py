@@ -24,24 +24,16 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from squall import config as C
-from squall.api.errors import InvalidTopologyError
-from squall.api.topology import as_definition
-from squall.cli.loader import TopologyLoadError, load_topology, split_target
 from squall.cluster import conf as K
-from squall.cluster import zookeeper_store
-from squall.daemon.code_package import (
-    PackageError,
-    pack_project,
-    project_root,
-    relative_target,
-)
-from squall.daemon.nimbus import Nimbus, NimbusServer
-from squall.daemon.nimbus_client import NimbusClient, NimbusClientError
-from squall.daemon.supervisor import Supervisor
-from squall.runtime.plan import make_plan
+
+if TYPE_CHECKING:
+    from squall.daemon.nimbus_client import NimbusClient
+
+# The daemons and the client are imported by the commands that use them, so that
+# `squall run` and `squall --help` do not pay for them.
 from squall.state.stateful import with_checkpoints
 
 EXIT_OK = 0
@@ -222,6 +214,10 @@ def _fail(message: str, status: int = EXIT_REFUSED) -> int:
 # -- daemons ------------------------------------------------------------------------------
 def nimbus_command(args: argparse.Namespace) -> int:
     """``squall nimbus``: the HTTP API on nimbus.host:nimbus.thrift.port, and the monitor loop."""
+    from squall.cluster import zookeeper_store
+    from squall.daemon.nimbus import Nimbus, NimbusServer
+    from squall.daemon.nimbus_client import NimbusClient
+
     try:
         conf = _conf(args)
     except K.DaemonConfigError as e:
@@ -263,6 +259,9 @@ def nimbus_command(args: argparse.Namespace) -> int:
 
 def supervisor_command(args: argparse.Namespace) -> int:
     """``squall supervisor``: run until SIGINT/SIGTERM (its workers keep running)."""
+    from squall.cluster import zookeeper_store
+    from squall.daemon.supervisor import Supervisor
+
     try:
         conf = _conf(args)
     except K.DaemonConfigError as e:
@@ -335,6 +334,8 @@ def dev_zookeeper_command(args: argparse.Namespace) -> int:
 
 # -- clients -------------------------------------------------------------------------------
 def _client(args: argparse.Namespace, conf: dict[str, Any]) -> NimbusClient:
+    from squall.daemon.nimbus_client import NimbusClient
+
     token = args.token or conf.get(K.NIMBUS_AUTH_TOKEN) or os.environ.get("SQUALL_NIMBUS_TOKEN")
     if args.nimbus:
         return NimbusClient([args.nimbus], token or None)
@@ -345,6 +346,11 @@ def _client(args: argparse.Namespace, conf: dict[str, Any]) -> NimbusClient:
 
 def submit_command(args: argparse.Namespace) -> int:
     """``squall submit``: load, check and package the topology, then upload and submit it."""
+    from squall.api.errors import InvalidTopologyError
+    from squall.cli.loader import TopologyLoadError
+    from squall.daemon.code_package import PackageError
+    from squall.daemon.nimbus_client import NimbusClientError
+
     try:
         conf = _conf(args, topology_conf=True)
     except K.DaemonConfigError as e:
@@ -377,6 +383,11 @@ def prepare_submission(
         TopologyLoadError, InvalidTopologyError, ConfigError, PackageError: naming
             the file, component or config key at fault.
     """
+    from squall.api.topology import as_definition
+    from squall.cli.loader import load_topology, split_target
+    from squall.daemon.code_package import pack_project, project_root, relative_target
+    from squall.runtime.plan import make_plan
+
     loaded = load_topology(target)
     source, _attr = split_target(target)
     attr = loaded.where.rpartition(":")[2]
@@ -422,6 +433,8 @@ def _owner() -> str:
 
 def list_command(args: argparse.Namespace) -> int:
     """``squall list``: Storm's table of topologies."""
+    from squall.daemon.nimbus_client import NimbusClientError
+
     try:
         conf = _conf(args)
     except K.DaemonConfigError as e:
@@ -478,6 +491,8 @@ def format_list(topologies: list[dict[str, Any]]) -> str:
 
 
 def _action_command(args: argparse.Namespace) -> int:
+    from squall.daemon.nimbus_client import NimbusClientError
+
     try:
         conf = _conf(args)
     except K.DaemonConfigError as e:

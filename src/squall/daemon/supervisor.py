@@ -362,7 +362,10 @@ class Supervisor:
             daemon_conf=_worker_conf(self.conf),
             heartbeat_file=str(hb_file),
         )
-        boot_file.write_text(boot.to_json())
+        # It holds the ZooKeeper credentials, if any: readable by this user only.
+        fd = os.open(boot_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(boot.to_json())
         env = dict(os.environ)
         root = str(Path(squall.__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
