@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
 # The daemons and the client are imported by the commands that use them, so that
 # `squall run` and `squall --help` do not pay for them.
-from squall.state.stateful import with_checkpoints
 
 EXIT_OK = 0
 EXIT_REFUSED = 1
@@ -387,6 +386,7 @@ def prepare_submission(
     from squall.cli.loader import load_topology, split_target
     from squall.daemon.code_package import pack_project, project_root, relative_target
     from squall.runtime.plan import make_plan
+    from squall.state.stateful import with_checkpoints
 
     loaded = load_topology(target)
     source, _attr = split_target(target)

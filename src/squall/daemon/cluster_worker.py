@@ -58,18 +58,15 @@ from squall.cluster.records import (
 from squall.cluster.state import ClusterState
 from squall.cluster.store import CoordinationError, CoordinationStore, NoNodeError
 from squall.daemon import shipping
+from squall.daemon.worker_main import make_link
 from squall.runtime.engine import Engine
 from squall.runtime.plan import ExecutorPlan, TopologyPlan, make_plan
 from squall.runtime.stats import ErrorReport
 from squall.serialization.batch import (
-    DEFAULT_MAX_FRAME_BYTES,
-    MAX_FRAME_BYTES_KEY,
-    BatchDecoder,
-    BatchEncoder,
     UnencodableValueError,
 )
 from squall.state.stateful import with_checkpoints
-from squall.transport.zmq_link import DEFAULT_WINDOW, WINDOW_KEY, ZmqLink
+from squall.transport.zmq_link import ZmqLink
 
 log = logging.getLogger("squall.worker")
 
@@ -243,20 +240,18 @@ class ClusterWorker:
         if me is None:
             raise AssignmentMismatchError(f"the assignment has no worker {self.index}")
         self.executors = tuple(sorted(me.executors))
-        max_frame = int(plan.conf.get(MAX_FRAME_BYTES_KEY) or DEFAULT_MAX_FRAME_BYTES)
         worker_tasks, endpoints = peers(boot.assignment, self.index)
-        self.link = ClusterLink(
+        link = make_link(
+            plan,
             self.index,
-            BatchEncoder(max_frame),
-            BatchDecoder.for_topology(topology, max_frame),
-            worker_tasks=worker_tasks,
+            worker_tasks,
+            self._send_error,
             host=boot.host,
             port=boot.port,
-            backpressure_check_secs=float(plan.conf[C.TOPOLOGY_BACKPRESSURE_CHECK_MILLIS]) / 1000,
-            hwm=int(plan.conf[C.TOPOLOGY_TRANSFER_BUFFER_SIZE]),
-            window=int(plan.conf.get(WINDOW_KEY) or DEFAULT_WINDOW),
-            on_send_error=self._send_error,
+            link_class=ClusterLink,
         )
+        assert isinstance(link, ClusterLink)
+        self.link = link
         self.link.connect(endpoints)
         self.link.announce()
         self.plan = plan

@@ -32,6 +32,7 @@ import threading
 import time
 import traceback
 from collections import deque
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import msgpack
@@ -41,7 +42,7 @@ from squall import config as C
 from squall.api.ids import SYSTEM_COMPONENT
 from squall.daemon import shipping
 from squall.runtime.engine import Engine
-from squall.runtime.plan import make_plan
+from squall.runtime.plan import TopologyPlan, make_plan
 from squall.runtime.stats import ErrorReport
 from squall.serialization.batch import (
     DEFAULT_MAX_FRAME_BYTES,
@@ -108,6 +109,34 @@ class _ForwardLogs(logging.Handler):
             self.handleError(record)
 
 
+def make_link(
+    plan: TopologyPlan,
+    index: int,
+    worker_tasks: Mapping[int, Iterable[int]],
+    on_send_error: Callable[[ValueError], None],
+    *,
+    context: zmq.Context[Any] | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    link_class: type[ZmqLink] = ZmqLink,
+) -> ZmqLink:
+    """Worker ``index``'s ZeroMQ link, sized by the topology config (local and cluster workers)."""
+    max_frame = int(plan.conf.get(MAX_FRAME_BYTES_KEY) or DEFAULT_MAX_FRAME_BYTES)
+    return link_class(
+        index,
+        BatchEncoder(max_frame),
+        BatchDecoder.for_topology(plan.topology, max_frame),
+        worker_tasks=worker_tasks,
+        context=context,
+        host=host,
+        port=port,
+        backpressure_check_secs=float(plan.conf[C.TOPOLOGY_BACKPRESSURE_CHECK_MILLIS]) / 1000,
+        hwm=int(plan.conf[C.TOPOLOGY_TRANSFER_BUFFER_SIZE]),
+        window=int(plan.conf.get(WINDOW_KEY) or DEFAULT_WINDOW),
+        on_send_error=on_send_error,
+    )
+
+
 class Worker:
     """The state of one worker process (one instance per process)."""
 
@@ -141,21 +170,10 @@ class Worker:
             raise RuntimeError(
                 f"the worker's plan has {plan.num_workers} workers, the parent's {boot.num_workers}"
             )
-        max_frame = int(plan.conf.get(MAX_FRAME_BYTES_KEY) or DEFAULT_MAX_FRAME_BYTES)
         worker_tasks: dict[int, list[int]] = {}
         for t, w in plan.task_to_worker.items():
             worker_tasks.setdefault(w, []).append(t)
-        self.link = ZmqLink(
-            self.index,
-            BatchEncoder(max_frame),
-            BatchDecoder.for_topology(topology, max_frame),
-            worker_tasks=worker_tasks,
-            context=self.ctx,
-            backpressure_check_secs=float(plan.conf[C.TOPOLOGY_BACKPRESSURE_CHECK_MILLIS]) / 1000,
-            hwm=int(plan.conf[C.TOPOLOGY_TRANSFER_BUFFER_SIZE]),
-            window=int(plan.conf.get(WINDOW_KEY) or DEFAULT_WINDOW),
-            on_send_error=self._send_error,
-        )
+        self.link = make_link(plan, self.index, worker_tasks, self._send_error, context=self.ctx)
         self.ctl.send(pack(["hello", self.index, self.link.port]))
         peers = self._wait_for_peers()
         self.link.connect(peers)
