@@ -73,7 +73,8 @@ def test_the_word_count_runs_with_exact_results_through_every_command(cluster: C
     # kill: spouts off at once, everything gone after the wait.
     tid = cluster.topology_id("ledger")
     pids = list(cluster.live_worker_pids().values())
-    assert cluster.squall("kill", "ledger", "-w", "4").stdout == "Killed topology: ledger\n"
+    # The wait is long enough for a `squall list` process to start on a loaded machine.
+    assert cluster.squall("kill", "ledger", "-w", "12").stdout == "Killed topology: ledger\n"
     assert "KILLED" in cluster.squall("list").stdout
     wait_until(
         lambda: cluster.squall("list").stdout == "No topologies running.\n", 30, "the removal"
