@@ -140,6 +140,37 @@ class StoreContract:
         a.create("/t/kids/one")
         assert fired.wait(5)
 
+    def test_the_same_watch_set_again_and_again_fires_once(self, sessions: Sessions) -> None:
+        import threading
+
+        a, b = sessions(), sessions()
+        a.ensure_path("/t/kids")
+        calls: list[int] = []
+        fired = threading.Event()
+
+        def wake() -> None:
+            calls.append(1)
+            fired.set()
+
+        for _ in range(50):  # a daemon re-reading every pass with its wake-up callback
+            b.children("/t/kids", watch=wake)
+        a.create("/t/kids/one")
+        assert fired.wait(5)
+        b.children("/t/kids")  # a round trip: more firings would have arrived by now
+        assert calls == [1]
+
+    def test_a_failed_watched_read_does_not_block_later_watches(self, sessions: Sessions) -> None:
+        import threading
+
+        a, b = sessions(), sessions()
+        fired = threading.Event()
+        with pytest.raises(NoNodeError):
+            b.get("/t/later", watch=fired.set)
+        a.create("/t/later", b"1", makepath=True)
+        b.get("/t/later", watch=fired.set)
+        a.set("/t/later", b"2")
+        assert fired.wait(5)
+
     def test_a_commit_applies_all_operations_or_none(self, sessions: Sessions) -> None:
         s = sessions()
         s.create("/t/a", b"1", makepath=True)

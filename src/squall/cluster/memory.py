@@ -234,6 +234,12 @@ class MemoryStore:
     def _watch(
         self, table: dict[str, list[tuple[MemoryStore, Watch]]], path: str, w: Watch
     ) -> None:
+        # The same callback on the same node is registered once until it fires (as
+        # ZooKeeper does): a daemon re-reading with its wake-up callback every pass
+        # must not pile up registrations.
+        for s, x in table.get(path, ()):
+            if s is self and isinstance(x, _Once) and x.fn == w and not x.done:
+                return
         once = _Once(w)
         table.setdefault(path, []).append((self, once))
         if len(self._watches) > 256:  # forget the ones that already fired

@@ -118,6 +118,7 @@ class ZooKeeperStore:
         self._listeners: list[Callable[[ConnectionState], None]] = []
         self._lock = threading.Lock()
         self._watches: list[_Once] = []
+        self._pending: dict[tuple[str, str, Watch], _Once] = {}
         self._client.add_listener(self._on_state)
 
     # -- session -------------------------------------------------------------------
@@ -160,6 +161,7 @@ class ZooKeeperStore:
         log.info("ZooKeeper session %s (%s)", state.value, self.hosts)
         with self._lock:
             pending, self._watches = self._watches, []
+            self._pending = {}
         for listener in list(self._listeners):
             try:
                 listener(state)
@@ -168,15 +170,35 @@ class ZooKeeperStore:
         for w in pending:
             w()
 
-    def _watch(self, fn: Watch | None) -> Callable[[Any], None] | None:
+    def _watched(self, kind: str, path: str, fn: Watch | None, call: Callable[[Any], Any]) -> Any:
+        """``call(kazoo_watcher)`` through :meth:`_wait`, registering ``fn`` once per node."""
         if fn is None:
-            return None
-        once = _Once(fn)
+            return self._wait(path, lambda: call(None))
+        key = (kind, path, fn)
         with self._lock:
-            if len(self._watches) > 256:
-                self._watches = [w for w in self._watches if not w.done]
-            self._watches.append(once)
-        return lambda _event: once()
+            # The same callback on the same node is registered once until it fires:
+            # kazoo keeps every watcher it is given, and daemons re-read every pass.
+            pending = self._pending.get(key)
+            if pending is not None and not pending.done:
+                once = None
+            else:
+                once = _Once(fn)
+                self._pending[key] = once
+                if len(self._watches) > 256:
+                    self._watches = [w for w in self._watches if not w.done]
+                    self._pending = {k: w for k, w in self._pending.items() if not w.done}
+                self._watches.append(once)
+        if once is None:
+            return self._wait(path, lambda: call(None))
+        watcher = once
+        try:
+            return self._wait(path, lambda: call(lambda _event: watcher()))
+        except CoordinationError:
+            # The server may not hold the watch (a read of a missing node leaves none).
+            with self._lock:
+                if self._pending.get(key) is once:
+                    del self._pending[key]
+            raise
 
     # -- calls -----------------------------------------------------------------------
     def _wait(self, path: str, make: Callable[[], Any]) -> Any:
@@ -193,17 +215,19 @@ class ZooKeeperStore:
 
     def get(self, path: str, watch: Watch | None = None) -> tuple[bytes, int]:
         check_path(path)
-        data, stat = self._wait(path, lambda: self._client.get_async(path, self._watch(watch)))
+        data, stat = self._watched("data", path, watch, lambda w: self._client.get_async(path, w))
         return bytes(data or b""), int(stat.version)
 
     def exists(self, path: str, watch: Watch | None = None) -> int | None:
         check_path(path)
-        stat = self._wait(path, lambda: self._client.exists_async(path, self._watch(watch)))
+        stat = self._watched("data", path, watch, lambda w: self._client.exists_async(path, w))
         return None if stat is None else int(stat.version)
 
     def children(self, path: str, watch: Watch | None = None) -> list[str]:
         check_path(path)
-        names = self._wait(path, lambda: self._client.get_children_async(path, self._watch(watch)))
+        names = self._watched(
+            "children", path, watch, lambda w: self._client.get_children_async(path, w)
+        )
         return sorted(names)
 
     def create(
