@@ -12,6 +12,8 @@ Rows (``--secs`` x 1M words each, ``--repeat`` runs, medians):
 
 * ``squall-1p-noack`` / ``squall-1p-ack``: one Engine on this thread
   (``bench/wordcount.py``'s rows);
+* ``local-2w-noack``: local mode with 2 worker processes (``bench/wordcount.py``'s
+  ``squall-2workers``: the same engine and link, no daemons);
 * ``cluster-2w-noack`` / ``cluster-2w-ack``: the cluster, 2 worker processes;
 * ``bytewax-1`` / ``bytewax-2p``: bytewax 0.21.1, 1 worker, and 2 processes.
 
@@ -238,6 +240,10 @@ def main(argv: list[str] | None = None) -> None:
             lambda k: wc.run_squall_engine(k, False),
         ),
         "squall-1p-ack": ("squall, 1 process, acking on", lambda k: wc.run_squall_engine(k, True)),
+        "local-2w-noack": (
+            "squall local mode, 2 worker processes, acking off",
+            wc.run_squall_workers,
+        ),
         "cluster-2w-noack": ("squall cluster, 2 workers, acking off", cluster_row(False)),
         "cluster-2w-ack": ("squall cluster, 2 workers, acking on", cluster_row(True)),
     }
@@ -256,11 +262,11 @@ def main(argv: list[str] | None = None) -> None:
         cluster.stop()
     med = {k: statistics.median(v) for k, v in results.items()}
     base = med["squall-1p-noack"]
-    print(f"\n{'row':<42} {'words/s':>9} {'vs 1p-noack':>12} {'range':>16}")
+    print(f"\n{'row':<52} {'words/s':>9} {'vs 1p-noack':>12} {'range':>16}")
     for key, (label, _fn) in rows.items():
         lo, hi = min(results[key]), max(results[key])
         print(
-            f"{label:<42} {wc.fmt_rate(med[key]):>9} {wc.fmt_ratio(med[key], base):>12} "
+            f"{label:<52} {wc.fmt_rate(med[key]):>9} {wc.fmt_ratio(med[key], base):>12} "
             f"{wc.fmt_rate(lo) + '-' + wc.fmt_rate(hi):>16}"
         )
     speedup = med["cluster-2w-noack"] / med["squall-1p-noack"]
