@@ -183,3 +183,11 @@ def test_a_candidate_adopts_its_own_node_after_a_lost_reply() -> None:
     e.join()
     assert e.node == node
     assert len(s.store.children("/squall/leader")) == 1
+
+
+def test_a_restarted_nimbus_replaces_the_node_of_its_previous_life_at_once() -> None:
+    zk = MemoryZooKeeper()
+    _old_state, old = _elect(zk, "a")
+    _s, restarted = _elect(zk, "a")  # same id, new session; the old one is not expired yet
+    assert restarted.is_leader()
+    assert old.node is not None and not old.is_leader()

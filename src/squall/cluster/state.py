@@ -301,11 +301,16 @@ class LeaderElection:
         if self._node is not None and self._session == session:
             return
         folder = self.state.path(LEADER)
-        # A create whose reply was lost may still have made our node: adopt it.
         for name in store.children(folder):
+            # A create whose reply was lost may still have made our node: adopt it.
             if name.startswith(self._prefix):
                 self._node, self._session = f"{folder}/{name}", session
                 return
+            # A node with our id from another session is our previous life (killed and
+            # restarted before its session expired): it would lead, dead, until then.
+            rec = self.state._read(f"{folder}/{name}", NimbusInfo.decode)
+            if rec is not None and rec[0].id == self.info.id:
+                store.delete(f"{folder}/{name}")
         self._node = store.create(
             f"{folder}/{self._prefix}", self.info.encode(), ephemeral=True, sequence=True
         )
