@@ -147,6 +147,7 @@ class Supervisor:
         self._cache_file = self.dir / "assignments.json"
         self._desired: dict[int, Desired] = self._load_cache()
         self._lock = threading.Lock()
+        self._launch_errors: dict[int, str] = {}
         store.add_listener(self._on_state)
         self._adopt()
 
@@ -320,7 +321,12 @@ class Supervisor:
                 continue
             try:
                 self._launch(port, d)
+                self._launch_errors.pop(port, None)
             except Exception as e:
+                # Retried every pass (nimbus may be restarting): said once per cause.
+                if self._launch_errors.get(port) == str(e):
+                    continue
+                self._launch_errors[port] = str(e)
                 log.error(
                     "cannot start worker %s of %s on port %s: %s",
                     d.worker.index,
