@@ -18,3 +18,19 @@ def test_an_in_process_topology_has_no_worker_pids() -> None:
     with LocalCluster(simulated_time=True) as cluster:
         run = cluster.submit("wc", WordCount, {"test.sentences": 10})
         assert run.worker_pids == []
+
+
+def test_a_field_named_id_is_read_as_the_field() -> None:
+    from squall.api.tuple import values_class
+
+    cls = values_class("drpc", "default", ("id", "result"), 3)
+    v = cls.make([41, "ok"])
+    assert v.values.id == 41 and v.values.result == "ok"
+
+
+def test_a_field_named_like_a_tuple_attribute_is_read_by_index() -> None:
+    from squall.api.tuple import values_class
+
+    cls = values_class("where", "default", ("task", "key"), 7)
+    v = cls.make([3, "k"])
+    assert v.values.task == 7 and v.values[0] == 3 and v.values.key == "k"

@@ -153,6 +153,13 @@ def _itemgetter_property(index: int, doc: str) -> Any:
 # private name of the standard library, so fall back if it ever goes away.
 _field: Any = getattr(collections, "_tuplegetter", _itemgetter_property)
 
+#: Field names that are not readable by name: a delivered tuple is its values, and
+#: these are the tuple's own attributes (``tup.values.task`` is the emitting task, even
+#: if the stream has a field "task"; read that field as ``tup.values[i]``).
+RESERVED_FIELD_NAMES = frozenset(
+    {"values", "component", "stream", "task", "fields", "make", "is_tick"}
+)
+
 _CLASSES: dict[tuple[str, str, tuple[str, ...], int], type[ValuesTuple]] = {}
 
 
@@ -175,12 +182,14 @@ def values_class(
         "task": task,
         "fields": tuple(fields),
     }
-    reserved = {"values", "component", "stream", "task", "id", "fields", "make", "is_tick"}
+    # A field named "id" wins over the tuple's own id (Storm's DRPC streams use it).
+    # Fields named like the other tuple attributes stay reachable by index only
+    # (tup.values[i]): the attribute keeps its meaning (see RESERVED_FIELD_NAMES).
     for i, f in enumerate(fields):
         if (
             f.isidentifier()
             and not keyword.iskeyword(f)
-            and f not in reserved
+            and f not in RESERVED_FIELD_NAMES
             and not f.startswith("_")
         ):
             ns[f] = _field(i, f"field {f!r}")
