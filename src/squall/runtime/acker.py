@@ -42,7 +42,6 @@ VAL: Final = 0
 TASK: Final = 1
 FAILED: Final = 2
 START: Final = 3
-_Entry = list  # type alias for readability: [int, int, bool, float]
 
 
 def _new_entry(start: float) -> list[Any]:

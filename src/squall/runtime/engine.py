@@ -180,7 +180,6 @@ class Engine:
                         task,
                         self.acking,
                     )
-                ex.routes.extend(routes.values())
                 instance = cdef.make()
                 if isinstance(ex, SpoutExecutor):
                     if not isinstance(instance, Spout):

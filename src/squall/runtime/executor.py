@@ -588,7 +588,6 @@ class Executor:
         self.pending_resets: list[int] = []
         self.timeouts = 0
         self.errors_logged: deque[float] = deque()
-        self.routes: list[Route] = []
         self.tasks: dict[int, Any] = {}
         # Components with work that arrives from outside the engine (a child process,
         # a socket): they implement squall_pending() -> bool and squall_drain() -> int,
@@ -622,10 +621,6 @@ class Executor:
         if rd and self.engine.remote_blocked(rd):
             return True
         return any(d.queued >= d.run_limit for d in self.downstream)
-
-    def start(self) -> None: ...
-
-    def stop(self) -> None: ...
 
     def step(self, budget: int) -> int:
         raise NotImplementedError
@@ -703,7 +698,6 @@ class SpoutExecutor(Executor):
         self.max_pending = max_pending
         self.active = False
         self.idle = False
-        self.last_emit = 0
 
     def ready(self) -> bool:
         if self.inbox or self.background_pending():
@@ -763,7 +757,6 @@ class SpoutExecutor(Executor):
                     emitted += task.emit_count - before
             # A spout that emitted nothing waits for the next pass (Storm's spout wait).
             self.idle = emitted == 0
-        self.last_emit = emitted
         self.stats.busy_secs += _perf() - t0
         return done + emitted
 

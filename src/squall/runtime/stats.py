@@ -59,8 +59,6 @@ class ExecutorStats:
         "executed_by_stream",
         "failed",
         "metrics",
-        "process_ms",
-        "process_n",
         "started",
     )
 
@@ -72,8 +70,6 @@ class ExecutorStats:
         self.failed = 0
         self.errors = 0
         self.execute_ms = 0.0
-        self.process_ms = 0.0
-        self.process_n = 0
         self.complete_ms = 0.0
         self.complete_n = 0
         self.busy_secs = 0.0
