@@ -501,7 +501,7 @@ class Cluster:
         parts = []
         for d in (*self.nimbi, *self.supervisors):
             parts.append(f"==== {d.kind} {d.dir.name} ====\n{d.log()[-6000:]}")
-            for f in sorted((d.dir / "supervisor" / "logs").glob("*.log")):
+            for f in sorted((d.dir / "supervisor" / "logs").rglob("worker.log*")):
                 parts.append(f"==== {f} ====\n{f.read_text(errors='replace')[-4000:]}")
         return "\n".join(parts)
 
@@ -764,7 +764,7 @@ class NetCluster:
         parts = []
         for d in (self.nimbus, *self.supervisors):
             parts.append(f"==== {d.kind} {d.dir.name} ====\n{d.log()[-6000:]}")
-            for f in sorted((d.dir / "supervisor" / "logs").glob("*.log")):
+            for f in sorted((d.dir / "supervisor" / "logs").rglob("worker.log*")):
                 parts.append(f"==== {f} ====\n{f.read_text(errors='replace')[-4000:]}")
         return "\n".join(parts)
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -97,9 +99,35 @@ def test_monitor_names_a_missing_topology_or_component(
     assert "has no component 'nah' (it has: numbers, double, sink)" in capsys.readouterr().err
 
 
-def test_ui_without_topologies_says_what_to_do(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["ui"]) == 2
-    assert "squall ui examples/wordcount.py" in capsys.readouterr().err
+def test_ui_without_topologies_serves_a_cluster_and_says_when_nimbus_does_not_answer(
+    tmp_path: Path,
+) -> None:
+    with socket.socket() as s:  # a port nobody listens on: no nimbus there
+        s.bind(("127.0.0.1", 0))
+        nobody = s.getsockname()[1]
+    proc = squall(
+        "ui", "--nimbus", f"127.0.0.1:{nobody}", "--port", "0", "--log-dir", str(tmp_path)
+    )
+    try:
+        assert proc.stdout is not None
+        banner = proc.stdout.readline()
+        assert "for a cluster whose nimbus does not answer yet" in banner
+        assert f"127.0.0.1:{nobody}: connection refused" in banner
+        url = banner.split()[3].rstrip("/")
+        assert "To run topologies here instead: squall ui FILE" in proc.stdout.readline()
+        # The UI serves anyway (Storm's does too): the API says what is wrong, with a 503.
+        try:
+            get(f"{url}/api/v1/cluster/summary")
+            raise AssertionError("expected HTTP 503")
+        except urllib.error.HTTPError as e:
+            assert e.code == 503
+            assert "no leader nimbus" in json.load(e)["errorMessage"]
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def test_run_with_ui_stops_when_the_topology_is_killed_from_the_ui(tmp_path: Path) -> None:

@@ -382,6 +382,7 @@ def prepare_submission(
         TopologyLoadError, InvalidTopologyError, ConfigError, PackageError: naming
             the file, component or config key at fault.
     """
+    from squall.api.description import describe
     from squall.api.topology import as_definition
     from squall.cli.loader import load_topology, split_target
     from squall.daemon.code_package import pack_project, project_root, relative_target
@@ -420,6 +421,8 @@ def prepare_submission(
         "component_tasks": {c: [ts[0], ts[-1]] for c, ts in plan.component_tasks.items()},
         "component_executors": executors,
         "owner": _owner(),
+        # Its shape, for the UI (which never loads user code).
+        "definition": describe(plan.topology),
     }
     return request, package
 

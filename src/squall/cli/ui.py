@@ -2,9 +2,11 @@
 
 ``squall ui FILE...`` runs the given topologies in local mode, in this process,
 and serves the UI for them until Ctrl-C (``squall run --ui`` does the same for
-one topology, with the terminal view). ``squall monitor NAME`` polls a running
-UI's REST API, like ``storm monitor`` polls nimbus, and prints one line per
-component every interval::
+one topology, with the terminal view). ``squall ui`` without files is Storm's UI
+daemon: it shows the cluster whose nimbus ``--nimbus``, ``--conf`` or
+``$SQUALL_CONF`` names (``nimbus.seeds``; 127.0.0.1:6627 by default).
+``squall monitor NAME`` polls a running UI's REST API, like ``storm monitor`` polls
+nimbus, and prints one line per component every interval::
 
     topology  component  parallelism  stream   time-diff ms  emitted  throughput (Kt/s)
     numbers   double     2            default  4002          8004     2.000
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -43,13 +46,16 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     """Add ``ui`` and ``monitor`` to the ``squall`` parser."""
     p = commands.add_parser(
         "ui",
-        help="serve the web UI, Storm's REST API and /metrics for local topologies",
+        help="serve the web UI, Storm's REST API and /metrics (a cluster, or local topologies)",
         description=(
-            "Run the given topologies in local mode and serve the UI for them: pages,\n"
-            "Storm's REST API under /api/v1, Prometheus metrics at /metrics and the\n"
-            "worker logs. Ctrl-C stops everything."
+            "Serve the UI: pages, Storm's REST API under /api/v1, Prometheus metrics at\n"
+            "/metrics and the worker logs. With topology files, run them here in local\n"
+            "mode; without, show the cluster nimbus leads. Ctrl-C stops."
         ),
-        epilog="example:\n  squall ui examples/wordcount.py --port 8080",
+        epilog=(
+            "examples:\n  squall ui examples/wordcount.py --port 8080\n"
+            "  squall ui --conf cluster.json\n  squall ui --nimbus 10.0.0.5:6627"
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("targets", nargs="*", metavar="FILE_OR_MODULE[:ATTR]", help="topologies to run")
@@ -64,6 +70,14 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         metavar="KEY=VALUE",
         help="topology config for every topology (repeatable)",
     )
+    p.add_argument(
+        "--conf",
+        metavar="FILE",
+        default=os.environ.get("SQUALL_CONF"),
+        help="the cluster config, JSON or TOML (default: $SQUALL_CONF)",
+    )
+    p.add_argument("--nimbus", metavar="HOST:PORT", help="ask this nimbus (default: nimbus.seeds)")
+    p.add_argument("--token", help="nimbus's shared secret (default: nimbus.auth.token)")
     p.set_defaults(func=ui_command)
 
     m = commands.add_parser(
@@ -148,11 +162,7 @@ def start_ui(cluster: LocalCluster, host: str, port: int, log_dir: Path | None) 
 
 def ui_command(args: argparse.Namespace) -> int:
     if not args.targets:
-        sys.stderr.write(
-            "squall ui: no topologies to show. Pass topology files to run them here\n"
-            "  (squall ui examples/wordcount.py), or use squall run FILE --ui.\n"
-        )
-        return EXIT_USAGE
+        return _serve_cluster(args)
     loaded = []
     for target in args.targets:
         try:
@@ -201,6 +211,89 @@ def _serve(args: argparse.Namespace, loaded: list[tuple[str, Any]], stop: thread
                 pass
         finally:
             ui.stop()
+    return EXIT_OK
+
+
+def cluster_ui(
+    conf: dict[str, Any],
+    host: str,
+    port: int,
+    log_dir: Path | None,
+    nimbus: str | None = None,
+    token: str | None = None,
+) -> UIServer:
+    """A UI over the cluster ``conf`` names (not started; raises OSError when the port is taken).
+
+    Worker logs are read from ``log_dir``, else from this host's supervisor
+    (``storm.log.dir``, or ``<storm.local.dir>/supervisor/logs``).
+    """
+    from squall.cluster import conf as K
+    from squall.daemon.nimbus_client import NimbusClient
+    from squall.ui.cluster_source import ClusterSource
+
+    conf = K.merged(conf)
+    secret = token or conf.get(K.NIMBUS_AUTH_TOKEN) or os.environ.get("SQUALL_NIMBUS_TOKEN")
+    client = NimbusClient([nimbus]) if nimbus else NimbusClient.from_conf(conf)
+    client.token = secret or None
+    if log_dir is None:
+        configured = conf.get(K.STORM_LOG_DIR)
+        log_dir = (
+            Path(configured)
+            if configured
+            else Path(str(conf[K.STORM_LOCAL_DIR])) / "supervisor" / "logs"
+        )
+    source = ClusterSource(client)
+    shown = {k: v for k, v in conf.items() if "auth" not in k and "token" not in k}
+    return UIServer(
+        source,
+        host=host,
+        port=port,
+        log_dir=log_dir,
+        capture_logs=False,
+        conf=shown,
+        events=source.events,
+    )
+
+
+def _serve_cluster(args: argparse.Namespace) -> int:
+    from squall.cluster import conf as K
+    from squall.daemon.nimbus_client import NimbusClientError
+
+    try:
+        conf = K.load_file(args.conf) if args.conf else {}
+        ui = cluster_ui(conf, args.host, args.port, args.log_dir, args.nimbus, args.token)
+    except OSError as e:
+        sys.stderr.write(f"squall ui: cannot serve on {args.host}:{args.port}: {e}\n")
+        return EXIT_FAILED
+    except (ValueError, K.DaemonConfigError) as e:
+        sys.stderr.write(f"squall ui: {e}\n")
+        return EXIT_USAGE
+    source: Any = ui.source
+    try:
+        leader = source.client.leader()
+        where = f"the cluster led by nimbus {leader}"
+    except (NimbusClientError, OSError) as e:
+        # Like Storm's UI: serve anyway; pages show the error until nimbus answers.
+        where = f"a cluster whose nimbus does not answer yet ({e})"
+    sys.stdout.write(
+        f"Squall UI at {ui.url}/ for {where}; worker logs from {ui.log_dir}.\n"
+        "To run topologies here instead: squall ui FILE... Ctrl-C stops.\n"
+    )
+    sys.stdout.flush()
+    stop = threading.Event()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    ui.start()
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        ui.stop()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return EXIT_OK
 
 

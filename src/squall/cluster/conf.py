@@ -26,6 +26,9 @@ STORM_ZOOKEEPER_CONNECTION_TIMEOUT: Final = "storm.zookeeper.connection.timeout"
 # ``user:password``: a digest ACL on every node the daemons create (Storm's name).
 STORM_ZOOKEEPER_AUTH_PAYLOAD: Final = "storm.zookeeper.auth.payload"
 STORM_LOCAL_DIR: Final = "storm.local.dir"
+# Where worker logs go: <dir>/workers-artifacts/<topology-id>/<port>/worker.log (Storm's
+# layout); unset means <storm.local.dir>/supervisor/logs.
+STORM_LOG_DIR: Final = "storm.log.dir"
 # The address a supervisor's workers bind and advertise (Storm's name); loopback by default.
 STORM_LOCAL_HOSTNAME: Final = "storm.local.hostname"
 
@@ -63,6 +66,7 @@ DEFAULTS: Final[Mapping[str, Any]] = {
     STORM_ZOOKEEPER_CONNECTION_TIMEOUT: 15000,
     STORM_ZOOKEEPER_AUTH_PAYLOAD: None,
     STORM_LOCAL_DIR: "squall-local",
+    STORM_LOG_DIR: None,
     STORM_LOCAL_HOSTNAME: "127.0.0.1",
     NIMBUS_SEEDS: ["127.0.0.1"],
     NIMBUS_THRIFT_PORT: 6627,

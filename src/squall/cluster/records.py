@@ -220,6 +220,8 @@ class StormBase:
         prev_status: the status to return to after REBALANCING.
         deadline_secs: when a KILLED topology is removed, or a REBALANCING one rebalanced.
         rebalance: the pending rebalance: ``{"num_workers": n, "executors": {...}}``.
+        debug: Storm's debug options: component (``""`` for the whole topology) ->
+            sampling percentage of emitted tuples (0 turns it off).
     """
 
     name: str
@@ -234,12 +236,14 @@ class StormBase:
     deadline_secs: float | None = None
     rebalance: Mapping[str, Any] | None = None
     num_tasks: int = field(default=0)
+    debug: Mapping[str, float] = field(default_factory=dict)
 
     def encode(self) -> bytes:
         d = asdict(self)
         d["component_tasks"] = {k: list(v) for k, v in self.component_tasks.items()}
         d["component_executors"] = dict(self.component_executors)
         d["rebalance"] = dict(self.rebalance) if self.rebalance is not None else None
+        d["debug"] = dict(self.debug)
         return _dumps(d)
 
     @classmethod
@@ -265,6 +269,12 @@ class StormBase:
                 raise RecordError(f"{what}: component {comp!r} has bad executor count {n!r}")
             execs[comp] = n
         deadline = o.get("deadline_secs")
+        debug = o.get("debug") or {}
+        if not isinstance(debug, dict) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 100
+            for v in debug.values()
+        ):
+            raise RecordError(f"{what}: 'debug' must map components to percentages")
         return cls(
             name=_field(o, "name", str, what),
             status=status,
@@ -278,6 +288,7 @@ class StormBase:
             deadline_secs=None if deadline is None else float(deadline),
             rebalance=o.get("rebalance"),
             num_tasks=int(o.get("num_tasks", 0)),
+            debug={str(k): float(v) for k, v in debug.items()},
         )
 
 
@@ -298,11 +309,17 @@ class WorkerHeartbeat:
     uptime_secs: float
     executors: tuple[ExecutorId, ...]
     stats: Mapping[str, Any] = field(default_factory=dict)
+    #: Every executor's cumulative counters (``ExecutorSnapshot.to_wire()``), for the UI.
+    executor_stats: tuple[list[Any], ...] = ()
+    #: The latest sampled tuples (debug), each numbered by ``seq`` within the worker.
+    events: tuple[Mapping[str, Any], ...] = ()
 
     def encode(self) -> bytes:
         d = asdict(self)
         d["executors"] = [list(e) for e in self.executors]
         d["stats"] = dict(self.stats)
+        d["executor_stats"] = [list(e) for e in self.executor_stats]
+        d["events"] = [dict(e) for e in self.events]
         return _dumps(d)
 
     @classmethod
@@ -312,6 +329,14 @@ class WorkerHeartbeat:
         stats = o.get("stats") or {}
         if not isinstance(stats, dict):
             raise RecordError(f"{what}: 'stats' must be an object")
+        executor_stats = o.get("executor_stats") or []
+        if not isinstance(executor_stats, list) or not all(
+            isinstance(e, list) for e in executor_stats
+        ):
+            raise RecordError(f"{what}: 'executor_stats' must be a list of lists")
+        events = o.get("events") or []
+        if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+            raise RecordError(f"{what}: 'events' must be a list of objects")
         return cls(
             topology_id=_field(o, "topology_id", str, what),
             node=_field(o, "node", str, what),
@@ -322,6 +347,8 @@ class WorkerHeartbeat:
             uptime_secs=float(_field(o, "uptime_secs", (int, float), what)),
             executors=_executors(o.get("executors"), what),
             stats=stats,
+            executor_stats=tuple(executor_stats),
+            events=tuple(events),
         )
 
 
@@ -335,6 +362,7 @@ class ErrorInfo:
     time_secs: float
     host: str = ""
     port: int = 0
+    traceback: str = ""
 
     def encode(self) -> bytes:
         return _dumps(asdict(self))
@@ -350,6 +378,7 @@ class ErrorInfo:
             time_secs=float(_field(o, "time_secs", (int, float), what)),
             host=str(o.get("host", "")),
             port=int(o.get("port", 0)),
+            traceback=str(o.get("traceback", "")),
         )
 
 

@@ -32,6 +32,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import logging.handlers
 import os
 import signal
 import sys
@@ -59,7 +60,7 @@ from squall.cluster.state import ClusterState
 from squall.cluster.store import CoordinationError, CoordinationStore, NoNodeError
 from squall.daemon import shipping
 from squall.daemon.worker_main import make_link
-from squall.runtime.engine import Engine
+from squall.runtime.engine import EVENT_LOGGER, Engine
 from squall.runtime.plan import ExecutorPlan, TopologyPlan, make_plan
 from squall.runtime.stats import ErrorReport
 from squall.serialization.batch import (
@@ -70,6 +71,11 @@ from squall.transport.zmq_link import ZmqLink
 
 log = logging.getLogger("squall.worker")
 
+#: Worker logs rotate like local mode's: files of 10 MB, 5 kept.
+LOG_MAX_BYTES: Final = 10 * 1024 * 1024
+LOG_BACKUPS: Final = 5
+#: Sampled tuples (debug) a worker keeps for its heartbeat: the UI reads them there.
+EVENTS_IN_HEARTBEAT: Final = 100
 #: The worker index given to tasks no worker runs (no free slot): tuples to them are dropped.
 UNASSIGNED: Final = 0xFFFE
 EXIT_OK: Final = 0
@@ -189,6 +195,8 @@ class Boot:
     component_tasks: Mapping[str, tuple[int, int]]
     daemon_conf: Mapping[str, Any]
     heartbeat_file: str
+    #: ``<logs>/workers-artifacts/<topology-id>/<port>``: worker.log and events.log go here.
+    log_dir: str = ""
 
     def to_json(self) -> str:
         d = dataclasses.asdict(self)
@@ -227,6 +235,8 @@ class ClusterWorker:
         self._wake = threading.Event()
         self._status = boot.status
         self._assignment = boot.assignment
+        self._debug: Mapping[str, float] = {}
+        self.events = EventRing(EVENTS_IN_HEARTBEAT)
 
     # -- startup ----------------------------------------------------------------
     def setup(self) -> None:
@@ -310,6 +320,8 @@ class ClusterWorker:
             engine.activate()
         elif op == "deactivate":
             engine.deactivate()
+        elif op == "debug":
+            apply_debug(engine, arg)
         elif op == "retarget":
             plan, worker_tasks, endpoints = arg
             engine.plan = plan
@@ -357,6 +369,10 @@ class ClusterWorker:
         self._follow_assignment(rec[0])
 
     def _follow_status(self, base: StormBase) -> None:
+        if dict(base.debug) != dict(self._debug):
+            self._debug = dict(base.debug)
+            self.commands.append(("debug", self._debug))
+            log.info("worker %s: debug sampling %s", self.index, self._debug or "off")
         if base.status != self._status:
             self._status = base.status
             self.commands.append(("activate" if base.status == ACTIVE else "deactivate", None))
@@ -392,6 +408,17 @@ class ClusterWorker:
             return {}
         return {name: _stats_dict(s) for name, s in stats.items()}
 
+    def _executor_stats(self) -> tuple[list[Any], ...]:
+        engine = self.engine
+        if engine is None:
+            return ()
+        out = []
+        for snap in engine.executor_snapshots():
+            wire = snap.to_wire()
+            wire[-1] = numeric_metrics(snap.metrics)
+            out.append(wire)
+        return tuple(out)
+
     def _heartbeat(self) -> None:
         now = time.time()
         hb = WorkerHeartbeat(
@@ -404,6 +431,8 @@ class ClusterWorker:
             uptime_secs=now - self.started_at,
             executors=self.executors,
             stats=self._stats(),
+            executor_stats=self._executor_stats(),
+            events=self.events.recent(),
         )
         self.state.worker_heartbeat(hb)
 
@@ -419,6 +448,7 @@ class ClusterWorker:
                     time_secs=report.time,
                     host=self.boot.host,
                     port=self.boot.port,
+                    traceback=report.traceback[-8000:],
                 ),
             )
             self.errors.popleft()
@@ -444,6 +474,89 @@ class ClusterWorker:
             self.stop.wait(freq)
 
 
+def apply_debug(engine: Engine, debug: Mapping[str, float]) -> None:
+    """Set the engine's debug sampling to ``debug`` (component, ``""`` = all -> percent).
+
+    The whole topology's percentage first, then each component's over it.
+    """
+    engine.set_debug(None, float(debug.get("", 0.0)))
+    for component, percent in sorted(debug.items()):
+        if component and any(ex.component == component for ex in engine.executors):
+            engine.set_debug(component, float(percent))
+
+
+def numeric_metrics(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """The user metrics a heartbeat can carry: numbers, and flat maps of numbers.
+
+    >>> numeric_metrics({"n": 3, "by": {"a": 1.5, "b": "x"}, "obj": object(), "ok": True})
+    {'n': 3, 'by': {'a': 1.5}}
+    """
+    out: dict[str, Any] = {}
+    for name, value in metrics.items():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            out[str(name)] = value
+        elif isinstance(value, Mapping):
+            nums = {
+                str(k): v
+                for k, v in value.items()
+                if isinstance(v, int | float) and not isinstance(v, bool)
+            }
+            if nums:
+                out[str(name)] = nums
+    return out
+
+
+class EventRing(logging.Handler):
+    """The latest sampled tuples (logger ``squall.eventlog``), numbered, for the heartbeat."""
+
+    def __init__(self, kept: int) -> None:
+        super().__init__()
+        self._events: deque[dict[str, Any]] = deque(maxlen=kept)
+        self._seq = 0
+        self._lock = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            event = json.loads(record.getMessage())
+        except ValueError:
+            return
+        if isinstance(event, dict):
+            with self._lock:
+                self._seq += 1
+                event["seq"] = self._seq
+                self._events.append(event)
+
+    def recent(self) -> tuple[dict[str, Any], ...]:
+        with self._lock:
+            return tuple(self._events)
+
+
+def setup_logging(boot: Boot, events: EventRing) -> None:
+    """Log to ``worker.log`` (rotated) in the boot's log folder, samples to ``events.log``.
+
+    Without a log folder (tests, old supervisors) records go to standard error.
+    """
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s")
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    sampled = logging.getLogger(EVENT_LOGGER)
+    sampled.propagate = False
+    sampled.addHandler(events)
+    if not boot.log_dir:
+        handler: logging.Handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(fmt)
+        root.addHandler(handler)
+        return
+    folder = Path(boot.log_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, logger in (("worker.log", root), ("events.log", sampled)):
+        rotating = logging.handlers.RotatingFileHandler(
+            folder / name, maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS
+        )
+        rotating.setFormatter(fmt)
+        logger.addHandler(rotating)
+
+
 def _stats_dict(stats: Any) -> dict[str, Any]:
     out = {f.name: getattr(stats, f.name) for f in dataclasses.fields(stats)}
     out["emitted_by_stream"] = dict(stats.emitted_by_stream)
@@ -454,11 +567,6 @@ def _stats_dict(stats: Any) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     """Run one cluster worker (the boot file is the only argument)."""
     args = sys.argv[1:] if argv is None else argv
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s",
-        stream=sys.stderr,
-    )
     if len(args) != 1:
         print("usage: python -m squall.daemon.cluster_worker BOOT.json", file=sys.stderr)
         return EXIT_BAD_BOOT
@@ -468,6 +576,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"squall worker: cannot read the boot file {args[0]}: {e}", file=sys.stderr)
         return EXIT_BAD_BOOT
     worker = ClusterWorker(boot)
+    setup_logging(boot, worker.events)
     signal.signal(signal.SIGTERM, lambda *_: worker.stop.set())
     signal.signal(signal.SIGINT, lambda *_: worker.stop.set())
     log.info(

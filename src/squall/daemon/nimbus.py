@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import unquote, urlsplit
 
+import squall
 from squall import config as C
 from squall.cluster import conf as K
 from squall.cluster.records import (
@@ -164,6 +165,7 @@ class Nimbus:
         self._disconnected = False
         self._setup_session: int | None = None
         self._submitted = 0
+        self._started = clock()
         self._no_slots_logged: set[str] = set()
         self.wake = threading.Event()
         store.add_listener(self._on_state)
@@ -450,6 +452,8 @@ class Nimbus:
             "port": self.port,
             "leader": self._leading,
             "leader_address": leader,
+            "uptime_secs": max(0.0, self.clock() - self._started),
+            "version": squall.__version__,
         }
 
     def upload(self, stream: BinaryIO | Any, length: int) -> str:
@@ -523,6 +527,7 @@ class Nimbus:
                 "name": name,
                 "target": spec["target"],
                 "conf": spec["conf"],
+                "definition": spec["definition"],
             }
             data = upload.read_bytes()
             self._store_code(tid, data, meta)
@@ -646,6 +651,102 @@ class Nimbus:
             log.info("topology %s rebalancing in %.0fs", tid, wait)
             return tid
 
+    def set_debug(self, name: str, component: str | None, enabled: bool, percent: Any) -> str:
+        """Storm's debug toggle: sample ``percent`` % of emitted tuples (whole topology or one
+        component); workers follow the change within a heartbeat."""
+        with self._lock:
+            self._require_leader()
+            tid, base, version = self._find(name)
+            if component is not None and (
+                component not in base.component_tasks or component.startswith("__")
+            ):
+                raise NimbusError(
+                    HTTPStatus.BAD_REQUEST, f"topology {name!r} has no component {component!r}"
+                )
+            if enabled and (
+                isinstance(percent, bool)
+                or not isinstance(percent, int | float)
+                or not 0 < percent <= 100
+            ):
+                raise NimbusError(
+                    HTTPStatus.BAD_REQUEST,
+                    f"the sampling percentage must be in (0, 100], got {percent!r}",
+                )
+            debug = dict(base.debug)
+            if component is None:
+                # The whole topology: per-component settings give way, as in Storm.
+                debug = {"": float(percent)} if enabled else {}
+            elif enabled:
+                debug[component] = float(percent)
+            else:
+                debug.pop(component, None)
+            self._update(tid, dataclasses.replace(base, debug=debug), version)
+            log.info("topology %s: debug sampling %s", tid, debug or "off")
+            return tid
+
+    def detail(self, name: str) -> dict[str, Any]:
+        """One topology as the UI shows it: status, shape, placement, workers, config."""
+        tid, base, _version = self._find(name)
+        rec = self.state.assignment(tid)
+        workers = rec[0].workers if rec else ()
+        beats = self.state.heartbeats(tid)
+        meta = self.meta(tid) if (self.code_dir / f"{tid}.json").is_file() else {}
+        out_workers = []
+        for w in workers:
+            beat = beats.get(f"{w.node}-{w.port}")
+            hb = beat[0] if beat is not None else None
+            out_workers.append(
+                {
+                    "index": w.index,
+                    "node": w.node,
+                    "host": w.host,
+                    "port": w.port,
+                    "executors": [list(e) for e in w.executors],
+                    "start_time_secs": w.start_time_secs,
+                    "pid": hb.pid if hb is not None else None,
+                    "uptime_secs": hb.uptime_secs if hb is not None else 0.0,
+                    "heartbeat_secs": hb.time_secs if hb is not None else None,
+                }
+            )
+        return {
+            "id": tid,
+            "name": base.name,
+            "status": base.status,
+            "owner": base.owner,
+            "launch_time_secs": base.launch_time_secs,
+            "uptime_secs": max(0.0, self.wall() - base.launch_time_secs),
+            "num_workers": base.num_workers,
+            "component_tasks": {c: list(r) for c, r in base.component_tasks.items()},
+            "component_executors": dict(base.component_executors),
+            "debug": dict(base.debug),
+            "conf": meta.get("conf") or {},
+            "definition": meta.get("definition"),
+            "workers": out_workers,
+        }
+
+    def stats(self, name: str) -> dict[str, Any]:
+        """Every executor's counters, as its worker last reported them, and sampled tuples."""
+        tid, _base, _version = self._find(name)
+        rec = self.state.assignment(tid)
+        current = {f"{w.node}-{w.port}": w for w in rec[0].workers} if rec else {}
+        executors: list[Any] = []
+        events: list[dict[str, Any]] = []
+        for key, (hb, _v) in sorted(self.state.heartbeats(tid).items()):
+            w = current.get(key)
+            # A heartbeat left by a worker of an older placement is not counted twice.
+            if w is None or w.index != hb.index:
+                continue
+            executors.extend(hb.executor_stats)
+            events.extend({**e, "worker": hb.index, "port": hb.port} for e in hb.events)
+        return {"id": tid, "time_secs": self.wall(), "executors": executors, "events": events}
+
+    def errors(self, name: str) -> dict[str, Any]:
+        """The most recent errors of every component (oldest first)."""
+        tid, _base, _version = self._find(name)
+        found = [e for errs in self.state.errors(tid).values() for e in errs]
+        found.sort(key=lambda e: e.time_secs)
+        return {"id": tid, "errors": [dataclasses.asdict(e) for e in found]}
+
     def _wait_secs(self, tid: str, wait_secs: float | None) -> float:
         if wait_secs is not None:
             if not isinstance(wait_secs, int | float) or wait_secs < 0:
@@ -697,6 +798,7 @@ class Nimbus:
                     "ports": list(s.ports),
                     "slots_used": sum(1 for slot in s.slots() if slot in used),
                     "uptime_secs": s.uptime_secs,
+                    "version": s.version,
                 }
                 for s in sups.values()
             ],
@@ -806,7 +908,11 @@ def _check_submission(req: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(code, str):
         raise bad("'code' must be the id the upload returned")
     owner = req.get("owner") or ""
+    definition = req.get("definition")
+    if definition is not None and not isinstance(definition, dict):
+        raise bad("'definition' must be the topology's description (a JSON object)")
     return {
+        "definition": definition,
         "name": name,
         "target": target,
         "conf": conf,
@@ -943,11 +1049,17 @@ class _Handler(BaseHTTPRequestHandler):
                 self._reply(HTTPStatus.OK, {"topologies": nimbus.topologies()})
             elif method == "GET" and what == ["cluster"]:
                 self._reply(HTTPStatus.OK, nimbus.cluster())
+            elif method == "GET" and len(what) == 2 and what[0] == "topologies":
+                self._reply(HTTPStatus.OK, nimbus.detail(what[1]))
             elif method == "GET" and len(what) == 3 and what[0] == "topologies":
                 if what[2] == "meta":
                     self._reply(HTTPStatus.OK, nimbus.meta(what[1]))
                 elif what[2] == "code":
                     self._send_file(nimbus.code_file(what[1]))
+                elif what[2] == "stats":
+                    self._reply(HTTPStatus.OK, nimbus.stats(what[1]))
+                elif what[2] == "errors":
+                    self._reply(HTTPStatus.OK, nimbus.errors(what[1]))
                 else:
                     raise NimbusError(HTTPStatus.NOT_FOUND, f"no such endpoint: {self.path}")
             elif method == "POST" and what == ["uploads"]:
@@ -970,6 +1082,13 @@ class _Handler(BaseHTTPRequestHandler):
                         body.get("wait_secs"),
                         body.get("num_workers"),
                         body.get("executors") or {},
+                    )
+                elif action == "debug":
+                    component = body.get("component")
+                    if component is not None and not isinstance(component, str):
+                        raise NimbusError(HTTPStatus.BAD_REQUEST, "'component' must be a string")
+                    tid = nimbus.set_debug(
+                        name, component, bool(body.get("enabled")), body.get("percent", 10)
                     )
                 else:
                     raise NimbusError(HTTPStatus.NOT_FOUND, f"no such action: {action}")

@@ -196,6 +196,32 @@ class NimbusClient:
         body = {"wait_secs": wait_secs, "num_workers": num_workers, "executors": executors or {}}
         return self._action(name, "rebalance", body)
 
+    def detail(self, name: str) -> dict[str, Any]:
+        """One topology: status, shape, placement, workers, config, description."""
+        data: dict[str, Any] = self.request("GET", f"/api/v1/topologies/{quote(name, safe='')}")
+        return data
+
+    def stats(self, name: str) -> dict[str, Any]:
+        """Executor counters as the workers last reported them, and sampled tuples."""
+        path = f"/api/v1/topologies/{quote(name, safe='')}/stats"
+        data: dict[str, Any] = self.request("GET", path)
+        return data
+
+    def errors(self, name: str) -> list[dict[str, Any]]:
+        path = f"/api/v1/topologies/{quote(name, safe='')}/errors"
+        data: list[dict[str, Any]] = self.request("GET", path)["errors"]
+        return data
+
+    def set_debug(self, name: str, component: str | None, enabled: bool, percent: float) -> str:
+        body = {"component": component, "enabled": enabled, "percent": percent}
+        return self._action(name, "debug", body)
+
+    def nimbus_info(self, address: str) -> dict[str, Any]:
+        """What the nimbus at ``address`` says of itself (leader or not, uptime, version)."""
+        status, data = self._json(address, "GET", "/api/v1/nimbus")
+        result: dict[str, Any] = _result(status, data)
+        return result
+
     def code(self, address: str, topology_id: str) -> tuple[bytes, dict[str, Any]]:
         """A topology's package and meta, from the nimbus at ``address``."""
         base = f"/api/v1/topologies/{quote(topology_id, safe='')}"

@@ -130,7 +130,8 @@ class Supervisor:
         self.dir = base / "supervisor"
         self.workers_dir = self.dir / "workers"
         self.dist_dir = self.dir / "stormdist"
-        self.logs_dir = self.dir / "logs"
+        log_dir = self.conf.get(K.STORM_LOG_DIR)
+        self.logs_dir = Path(log_dir).resolve() if log_dir else self.dir / "logs"
         for d in (self.workers_dir, self.dist_dir, self.logs_dir):
             d.mkdir(parents=True, exist_ok=True)
         self.id = persistent_id(self.dir / "id", "supervisor")
@@ -352,6 +353,8 @@ class Supervisor:
         hb_file = self.workers_dir / f"{port}.hb"
         with contextlib.suppress(OSError):
             hb_file.unlink()
+        log_dir = self.logs_dir / "workers-artifacts" / d.topology_id / str(port)
+        log_dir.mkdir(parents=True, exist_ok=True)
         boot = Boot(
             topology_id=d.topology_id,
             supervisor_id=self.id,
@@ -367,6 +370,7 @@ class Supervisor:
             component_tasks={k: (int(v[0]), int(v[1])) for k, v in meta["component_tasks"].items()},
             daemon_conf=_worker_conf(self.conf),
             heartbeat_file=str(hb_file),
+            log_dir=str(log_dir),
         )
         # It holds the ZooKeeper credentials, if any: readable by this user only.
         fd = os.open(boot_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -377,12 +381,16 @@ class Supervisor:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
         venv_python = code_dir.parent / "venv" / "bin" / "python"
         python = str(venv_python) if venv_python.is_file() else self.python
-        log_file = self.logs_dir / f"worker-{port}.log"
-        with open(log_file, "ab") as out:
+        # The worker writes worker.log itself (rotated); what escapes logging (prints,
+        # a crash before logging is set up) lands in worker.log.out / worker.log.err.
+        with (
+            open(log_dir / "worker.log.out", "ab") as out,
+            open(log_dir / "worker.log.err", "ab") as err,
+        ):
             proc = subprocess.Popen(
                 [python, "-m", WORKER_MODULE, str(boot_file)],
                 stdout=out,
-                stderr=subprocess.STDOUT,
+                stderr=err,
                 stdin=subprocess.DEVNULL,
                 env=env,
                 cwd=str(code_dir),

@@ -35,7 +35,7 @@ from squall.ui.logs import (
     list_logs,
     read_log,
 )
-from squall.ui.source import FIRST_SLOT_PORT, TopologyNotFound, TopologySource
+from squall.ui.source import FIRST_SLOT_PORT, SourceError, TopologyNotFound, TopologySource
 from squall.ui.storm_api import (
     DEFAULT_SAMPLE_SECS,
     ApiError,
@@ -84,6 +84,10 @@ class _Request:
         return (self.arg("sys") or "").lower() in ("1", "true", "yes", "on")
 
 
+#: ``(topology id, component or None, limit) -> sampled tuples``, newest last.
+EventSource = Callable[[str, str | None, int], list[JsonDict]]
+
+
 class UIServer:
     """The UI daemon over a :class:`TopologySource`.
 
@@ -97,6 +101,9 @@ class UIServer:
             process's logging (local mode: workers' records come through here).
         sample_secs: how often counters are sampled for the stats windows.
         conf: daemon configuration, served at ``/api/v1/cluster/configuration``.
+        events: where sampled tuples come from: ``(topology id, component, limit)`` ->
+            events, newest last. Default: this process's event log (local mode); a
+            cluster source reads them from the workers' heartbeats.
     """
 
     def __init__(
@@ -109,6 +116,7 @@ class UIServer:
         capture_logs: bool = True,
         sample_secs: float = DEFAULT_SAMPLE_SECS,
         conf: dict[str, Any] | None = None,
+        events: EventSource | None = None,
     ) -> None:
         self.source = source
         self.log_dir = Path(log_dir) if log_dir is not None else None
@@ -117,7 +125,8 @@ class UIServer:
             source,
             sample_secs=sample_secs,
             conf=conf,
-            events=lambda tid, comp, limit: self.events.events(self._name(tid), comp, limit),
+            events=events
+            or (lambda tid, comp, limit: self.events.events(self._name(tid), comp, limit)),
         )
         self._handlers: list[tuple[str | None, logging.Handler]] = []
         self._capture = capture_logs
@@ -406,6 +415,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self._json(e.status, exception_json(e.status, _reason(e.status), e), callback)
         except TopologyNotFound as e:
             self._json(404, exception_json(404, _reason(404), ApiError(404, str(e))), callback)
+        except SourceError as e:
+            err = ApiError(e.status, str(e))
+            self._json(e.status, exception_json(e.status, _reason(e.status), err), callback)
         except (BrokenPipeError, ConnectionResetError):
             pass
         except Exception as e:

@@ -49,6 +49,18 @@ class TopologyNotFound(KeyError):
         return str(self.args[0]) if self.args else "topology not found"
 
 
+class SourceError(Exception):
+    """The source refused or could not do what was asked; ``status`` is the HTTP status.
+
+    A cluster source raises it when nimbus refuses an action (409: the topology
+    is being killed) or cannot be reached (503).
+    """
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 @dataclass(frozen=True)
 class DebugOptions:
     """Storm's debug options: sampling of emitted tuples, per topology or component."""
