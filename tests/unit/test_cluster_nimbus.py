@@ -267,3 +267,58 @@ def test_a_restarted_nimbus_does_not_reshuffle_live_workers(world: World) -> Non
     world.beat(tid)
     restarted.step()
     assert world.assignment(tid)[1] == 0
+
+
+def test_debug_sampling_is_kept_in_the_storm_base_per_component_and_for_the_whole_topology(
+    world: World,
+) -> None:
+    tid = world.submit()
+    world.nimbus.set_debug("wc", "split", True, 25)
+    assert world.view.storm_base(tid)[0].debug == {"split": 25.0}
+    # The whole topology: per-component settings give way, as in Storm.
+    world.nimbus.set_debug("wc", None, True, 10)
+    assert world.view.storm_base(tid)[0].debug == {"": 10.0}
+    world.nimbus.set_debug("wc", None, False, 0)
+    assert world.view.storm_base(tid)[0].debug == {}
+    with pytest.raises(NimbusError, match="has no component 'nope'"):
+        world.nimbus.set_debug("wc", "nope", True, 10)
+    with pytest.raises(NimbusError, match=r"sampling percentage must be in \(0, 100\]"):
+        world.nimbus.set_debug("wc", "split", True, 150)
+
+
+def test_detail_stats_and_errors_come_from_the_workers_heartbeats_and_reports(
+    world: World,
+) -> None:
+    description = {"name": "wc", "components": {}}
+    tid = world.submit(definition=description)
+    a, _ = world.assignment(tid)
+    old = a.workers[0]
+    for w in a.workers:
+        world.view.worker_heartbeat(
+            WorkerHeartbeat(
+                tid, w.node, w.port, w.index, 4242, 0.0, 12.5, w.executors,
+                executor_stats=(["count", "bolt", [1, 2], w.index, 12.5, [], [], 0, 0, 0,
+                                 0.0, 0.0, 0, 0.0, 0, 0, 0, 0, {}],),
+                events=({"seq": 1, "component": "count"},),
+            )
+        )  # fmt: skip
+    # A heartbeat left behind by a worker of an older placement is not counted.
+    world.view.worker_heartbeat(
+        WorkerHeartbeat(tid, old.node, 6799, old.index, 1, 0.0, 0.0, old.executors,
+                        executor_stats=(["stale"],))
+    )  # fmt: skip
+    detail = world.nimbus.detail("wc")
+    assert (detail["id"], detail["status"], detail["definition"]) == (tid, ACTIVE, description)
+    assert {w["pid"] for w in detail["workers"]} == {4242}
+    assert detail["conf"] == {"topology.message.timeout.secs": 5}
+    stats = world.nimbus.stats("wc")
+    assert len(stats["executors"]) == 2 and ["stale"] not in stats["executors"]
+    assert sorted(e["worker"] for e in stats["events"]) == [0, 1]
+
+    from squall.cluster.records import ErrorInfo
+
+    world.view.report_error(tid, ErrorInfo("count", 1, "ValueError: x", 7.0, "h", 6700, "Tb"))
+    [err] = world.nimbus.errors("wc")["errors"]
+    assert (err["component"], err["traceback"], err["port"]) == ("count", "Tb", 6700)
+    with pytest.raises(NimbusError, match="'nope' is not running"):
+        world.nimbus.detail("nope")
