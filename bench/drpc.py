@@ -11,6 +11,11 @@ Rows (each a server in a child process; the clients run in this process):
 * ``squall-2workers``: the same with ``--workers 2``: the DRPC server in the
   ``squall run`` process, the spout and ``ReturnResults`` in worker processes,
   reaching it over HTTP (long-poll fetch, batched results).
+* ``squall-cluster``: a real cluster on loopback (ZooKeeper, nimbus, one
+  supervisor with 2 slots: ``bench/cluster_wordcount.py``'s), a ``squall drpc``
+  server process, and ``squall submit examples/drpc_exclamation.py`` with
+  ``topology.workers=2`` and ``drpc.servers`` naming that server. Needs Debian's
+  ``zookeeper`` package (skipped with a note when it is missing).
 
 Each client is a keep-alive connection doing one request at a time (a fresh
 argument each time, and the answer checked), driven by one asyncio loop in this
@@ -18,13 +23,15 @@ process. Per concurrency level: ``--warmup`` seconds, then ``--secs`` measured.
 Printed: requests/s, p50/p99 latency, the ratio of p50 to the baseline's, and
 the targets at 16 clients (p50 < 5 ms, p99 < 20 ms; PASS/FAIL, nothing asserted).
 
-Run: ``.venv/bin/python bench/drpc.py`` (about 45 s), ``--quick`` for a smoke run.
+Run: ``.venv/bin/python bench/drpc.py`` (about 70 s), ``--quick`` for a smoke run.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import json
 import os
 import re
 import select
@@ -33,10 +40,12 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
+HERE = ROOT / "bench"
 SQUALL = str(Path(sys.executable).parent / "squall")
 FUNCTION = "exclamation"
 TARGET_P50_MS = 5.0
@@ -177,7 +186,7 @@ def stop_server(proc: subprocess.Popen[str]) -> None:
             proc.communicate()
 
 
-ROWS: dict[str, tuple[list[str], str]] = {
+PROCESS_ROWS: dict[str, tuple[list[str], str]] = {
     "http-baseline": ([sys.executable, __file__, "--baseline-server"], r"127\.0\.0\.1:(\d+)"),
     "squall-local": (
         [SQUALL, "run", "examples/drpc_exclamation.py", "--plain", "-c", "drpc.http.port=0"],
@@ -197,6 +206,72 @@ ROWS: dict[str, tuple[list[str], str]] = {
         r"DRPC server on http://127\.0\.0\.1:(\d+)",
     ),
 }
+
+
+@contextlib.contextmanager
+def process_row(row: str) -> Iterator[int]:
+    """A server process for ``row``; yields its port."""
+    cmd, pattern = PROCESS_ROWS[row]
+    proc, port = start_server(cmd, pattern)
+    try:
+        yield port
+    finally:
+        stop_server(proc)
+
+
+@contextlib.contextmanager
+def cluster_row() -> Iterator[int]:
+    """The exclamation topology on a real cluster (2 workers), a ``squall drpc`` server."""
+    sys.path.insert(0, str(HERE))
+    import cluster_wordcount  # bench/cluster_wordcount.py: ZooKeeper, nimbus, a supervisor
+
+    cluster = cluster_wordcount.BenchCluster()
+    try:
+        drpc, port = start_server(
+            [SQUALL, "drpc", "--port", "0"], r"listening on http://127\.0\.0\.1:(\d+)"
+        )
+        try:
+            cluster.squall(
+                "submit",
+                str(ROOT / "examples" / "drpc_exclamation.py"),
+                "--name",
+                "bench-drpc",
+                "-c",
+                "topology.workers=2",
+                "-c",
+                f"drpc.servers={json.dumps([f'127.0.0.1:{port}'])}",
+            )
+            _wait_answered(port, 60)
+            yield port
+        finally:
+            stop_server(drpc)
+    finally:
+        cluster.stop()
+
+
+def _wait_answered(port: int, timeout: float) -> None:
+    """Until the topology answers (its workers start after the submit returns)."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            url = f"http://127.0.0.1:{port}/drpc/{FUNCTION}/up"
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                if resp.read() == b"up!!!":
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the cluster did not answer {FUNCTION} within {timeout}s")
+        time.sleep(0.2)
+
+
+ROWS = [*PROCESS_ROWS, "squall-cluster"]
+
+
+def serve(row: str) -> contextlib.AbstractContextManager[int]:
+    return cluster_row() if row == "squall-cluster" else process_row(row)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -221,9 +296,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average before: {os.getloadavg()[0]:.2f} (cores: {os.cpu_count()})")
     results: list[Result] = []
     for row in rows:
-        cmd, pattern = ROWS[row]
-        proc, port = start_server(cmd, pattern)
-        try:
+        if row == "squall-cluster" and not Path("/usr/share/java/zookeeper.jar").is_file():
+            print("  squall-cluster: skipped (needs Debian's zookeeper package)")
+            continue
+        with serve(row) as port:
             for clients in levels:
                 results.append(measure(row, port, clients, args.warmup, args.secs))
                 r = results[-1]
@@ -232,8 +308,6 @@ def main(argv: list[str] | None = None) -> int:
                     f"p50 {r.p50_ms:6.2f} ms  p99 {r.p99_ms:6.2f} ms  errors {r.errors}",
                     flush=True,
                 )
-        finally:
-            stop_server(proc)
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     base = {r.clients: r for r in results if r.row == "http-baseline"}
     print()
