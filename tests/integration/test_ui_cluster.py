@@ -93,6 +93,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
             "ui.rate=100",
             "-c",
             "topology.message.timeout.secs=5",
+            "-c",
+            "drpc.auth.token=s3cret",
         ).stdout
         assert "Submitted topology 'numbers'" in out
         port = free_port()
@@ -182,6 +184,9 @@ def test_topology_page_shows_live_counters_errors_and_the_graph_from_the_workers
     assert set(viz) == {"numbers", "double", "sink"}
     groupings = {i[":stream"]: i[":grouping"] for i in viz["sink"][":inputs"]}
     assert groupings == {"default": "shuffle", "odd": "shuffle"}
+    conf = doc["configuration"]
+    assert conf["topology.workers"] == 2
+    assert conf["drpc.auth.token"] == "<hidden>", "secrets in the config are not shown"
 
 
 def test_component_page_has_an_executor_per_worker_task_and_the_tracebacks(setup: Setup) -> None:

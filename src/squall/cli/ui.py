@@ -243,14 +243,13 @@ def cluster_ui(
             else Path(str(conf[K.STORM_LOCAL_DIR])) / "supervisor" / "logs"
         )
     source = ClusterSource(client)
-    shown = {k: v for k, v in conf.items() if "auth" not in k and "token" not in k}
     return UIServer(
         source,
         host=host,
         port=port,
         log_dir=log_dir,
         capture_logs=False,
-        conf=shown,
+        conf=conf,
         events=source.events,
     )
 

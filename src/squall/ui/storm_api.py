@@ -299,7 +299,7 @@ class StormApi:
 
     # -- GET /cluster/... ---------------------------------------------------
     def cluster_configuration(self) -> JsonDict:
-        return dict(self.conf)
+        return redacted(dict(self.conf))
 
     def cluster_summary(self, user: str | None = None) -> JsonDict:
         cluster = self.source.cluster_info()
@@ -540,7 +540,7 @@ class StormApi:
                         "capacity": float_str(cap),
                     }
                 )
-        conf = _jsonable(info.conf)
+        conf = redacted(_jsonable(info.conf))
         return {
             **self._summary_map(info),
             "user": None,
@@ -1062,6 +1062,23 @@ def _sanitize_stream(name: str) -> str:
     """
     out = "".join(ch if ch.isascii() and (ch.isalpha() or ch in "_-:.") else "_" for ch in name)
     return out if name[:1].isascii() and name[:1].isalpha() else "_s" + out
+
+
+#: Config keys whose values the UI never shows (tokens, passwords, ZooKeeper credentials).
+SECRET_KEY_PARTS = ("token", "password", "secret", "auth.payload")
+HIDDEN = "<hidden>"
+
+
+def redacted(conf: Mapping[str, Any]) -> JsonDict:
+    """``conf`` with the values of secret-looking keys replaced by ``"<hidden>"``.
+
+    >>> redacted({"drpc.auth.token": "s3cret", "topology.workers": 2})
+    {'drpc.auth.token': '<hidden>', 'topology.workers': 2}
+    """
+    return {
+        k: (HIDDEN if v is not None and any(p in k.lower() for p in SECRET_KEY_PARTS) else v)
+        for k, v in conf.items()
+    }
 
 
 def _jsonable(value: Any) -> Any:
