@@ -9,8 +9,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from squall import Bolt, Grouping, Spout, Topology
-from squall.api.stream import Stream
+from tests.integration.ui_project.ui_numbers import Double, Sink
+
+from squall import Grouping, Spout, Topology
+
+__all__ = ["COUNT", "RATE", "Double", "Numbers", "NumbersTopology", "Sink"]
 
 #: How many numbers the spout emits in all (None: forever).
 COUNT = "test.ui.count"
@@ -42,34 +45,6 @@ class Numbers(Spout):
             self.next_at = max(self.next_at + self.interval, now - 1.0)
         self.emit([self.next_n], tup_id=self.next_n)
         self.next_n += self.step
-
-
-class Double(Bolt):
-    """Emits 2n on the default stream and n on "odd" for odd n; raises on multiples of 10."""
-
-    outputs = [Stream(["n2"]), Stream(["n"], name="odd")]
-
-    def process(self, tup: Any) -> None:
-        n = tup.values.n
-        if n % 10 == 0:
-            raise ValueError(f"no multiples of ten please: {n}")
-        self.emit([2 * n])
-        if n % 2:
-            self.emit([n], stream="odd")
-
-
-class Sink(Bolt):
-    """Counts what it sees and reports it as a user metric."""
-
-    def initialize(self, conf: Any, context: Any) -> None:
-        self.seen = 0
-
-    def process(self, tup: Any) -> None:
-        self.seen += 1
-        self.report_metric("seen", self.seen)
-        self.report_metric("by-stream", {tup.stream: self.seen})
-        if self.seen == 1:
-            self.log("first tuple arrived")
 
 
 class NumbersTopology(Topology):

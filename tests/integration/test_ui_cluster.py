@@ -9,14 +9,11 @@ nimbus for everything, and every request goes through real sockets.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,37 +21,11 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from tests.chaos.harness import Cluster, free_port, running_cluster, squall_env, wait_until
+from tests.ui_http import Http, rows
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 PROJECT = Path(__file__).resolve().parent / "ui_project" / "ui_numbers.py"
-
-
-class Http:
-    def __init__(self, base: str) -> None:
-        self.base = base
-
-    def raw(self, path: str, method: str = "GET") -> tuple[int, dict[str, str], bytes]:
-        req = urllib.request.Request(self.base + path, method=method)
-        try:
-            with urllib.request.urlopen(req, timeout=10) as r:
-                return r.status, dict(r.headers), r.read()
-        except urllib.error.HTTPError as e:
-            return e.code, dict(e.headers), e.read()
-
-    def get(self, path: str) -> Any:
-        status, _, body = self.raw(path)
-        assert status == 200, body
-        return json.loads(body)
-
-    def post(self, path: str) -> Any:
-        status, _, body = self.raw(path, "POST")
-        assert status == 200, body
-        return json.loads(body)
-
-
-def rows(items: list[dict[str, Any]], key: str) -> dict[str, dict[str, Any]]:
-    return {r[key]: r for r in items}
 
 
 class Setup:

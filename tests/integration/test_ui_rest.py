@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,36 +16,12 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from tests import ui_topologies as U
+from tests.ui_http import Http, rows
 
 from squall import LocalCluster
 from squall.ui import LocalSource, UIServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
-
-
-class Http:
-    def __init__(self, base: str) -> None:
-        self.base = base
-
-    def raw(
-        self, path: str, method: str = "GET", headers: dict[str, str] | None = None
-    ) -> tuple[int, dict[str, str], bytes]:
-        req = urllib.request.Request(self.base + path, method=method, headers=headers or {})
-        try:
-            with urllib.request.urlopen(req, timeout=10) as r:
-                return r.status, dict(r.headers), r.read()
-        except urllib.error.HTTPError as e:
-            return e.code, dict(e.headers), e.read()
-
-    def get(self, path: str) -> Any:
-        status, _, body = self.raw(path)
-        assert status == 200, body
-        return json.loads(body)
-
-    def post(self, path: str) -> Any:
-        status, _, body = self.raw(path, "POST")
-        assert status == 200, body
-        return json.loads(body)
 
 
 def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
@@ -56,10 +30,6 @@ def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 20.0) ->
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.05)
-
-
-def rows(items: list[dict[str, Any]], key: str) -> dict[str, dict[str, Any]]:
-    return {r[key]: r for r in items}
 
 
 @pytest.fixture(scope="module")

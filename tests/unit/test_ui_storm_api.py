@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from tests.ui_topologies import Double, Sink
 
-from squall import Bolt, Grouping, LocalCluster, Topology
-from squall.api.stream import Stream
+from squall import Grouping, LocalCluster, Topology
 from squall.testing import FeederSpout, simulated_cluster
 from squall.ui.logs import EventLog
 from squall.ui.source import LocalSource
@@ -80,29 +80,6 @@ EXECUTOR_KEYS = {
     "id", "encodedId", "host", "port", "uptime", "uptimeSeconds", "emitted", "transferred",
     "acked", "failed", "workerLogLink",
 }  # fmt: skip
-
-
-class Double(Bolt):
-    """Emits 2n on the default stream and n on "odd" for odd n; raises on multiples of 10."""
-
-    outputs = [Stream(["n2"]), Stream(["n"], name="odd")]
-
-    def process(self, tup: Any) -> None:
-        n = tup.values.n
-        if n % 10 == 0:
-            raise ValueError(f"no multiples of ten please: {n}")
-        self.emit([2 * n])
-        if n % 2:
-            self.emit([n], stream="odd")
-
-
-class Sink(Bolt):
-    def initialize(self, conf: Any, context: Any) -> None:
-        self.seen = 0
-
-    def process(self, tup: Any) -> None:
-        self.seen += 1
-        self.report_metric("seen", self.seen)
 
 
 def numbers_topology(feeder: FeederSpout) -> Any:
@@ -338,7 +315,7 @@ def test_a_bolt_with_two_inputs_lists_each_stream(
     inputs = {(i["component"], i["stream"]): i["executed"] for i in doc["inputStats"]}
     assert inputs == {("double", "default"): 18, ("double", "odd"): 10}
     [executor] = doc["executorStats"]
-    assert executor["metrics"] == {"seen": 28}
+    assert executor["metrics"]["seen"] == 28
 
 
 def test_spout_component_page_has_output_streams_and_executors(

@@ -1,5 +1,7 @@
 """The topology the cluster UI test submits (shipped alone: this folder is the project).
 
+``Double`` and ``Sink`` are also the bolts of the local UI tests (``tests.ui_topologies``).
+
 ``numbers`` emits 1, 2, 3... with message ids at ``ui.rate`` per second;
 ``double`` fails multiples of ten with an error (so the UI has errors to show)
 and emits 2n, plus n on ``odd`` for odd n; ``sink`` counts, as a user metric.
@@ -32,6 +34,8 @@ class Numbers(Spout):
 
 
 class Double(Bolt):
+    """Emits 2n on the default stream and n on "odd" for odd n; raises on multiples of 10."""
+
     outputs = [Stream(["n2"]), Stream(["n"], name="odd")]
 
     def process(self, tup: Any) -> None:
@@ -44,12 +48,15 @@ class Double(Bolt):
 
 
 class Sink(Bolt):
+    """Counts what it sees and reports it as a user metric."""
+
     def initialize(self, conf: Any, context: Any) -> None:
         self.seen = 0
 
     def process(self, tup: Any) -> None:
         self.seen += 1
         self.report_metric("seen", self.seen)
+        self.report_metric("by-stream", {tup.stream: self.seen})
         if self.seen == 1:
             self.log("first tuple arrived")
 
