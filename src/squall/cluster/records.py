@@ -138,6 +138,17 @@ class WorkerAssignment:
     def tasks(self) -> list[int]:
         return [t for s, e in self.executors for t in range(s, e + 1)]
 
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object stored for this worker in its topology's assignment."""
+        return {
+            "index": self.index,
+            "node": self.node,
+            "host": self.host,
+            "port": self.port,
+            "executors": [list(e) for e in self.executors],
+            "start_time_secs": self.start_time_secs,
+        }
+
 
 @dataclass(frozen=True)
 class Assignment:
@@ -150,17 +161,7 @@ class Assignment:
         return _dumps(
             {
                 "topology_id": self.topology_id,
-                "workers": [
-                    {
-                        "index": w.index,
-                        "node": w.node,
-                        "host": w.host,
-                        "port": w.port,
-                        "executors": [list(e) for e in w.executors],
-                        "start_time_secs": w.start_time_secs,
-                    }
-                    for w in self.workers
-                ],
+                "workers": [w.to_json() for w in self.workers],
             }
         )
 

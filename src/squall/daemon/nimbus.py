@@ -697,12 +697,7 @@ class Nimbus:
             hb = beat[0] if beat is not None else None
             out_workers.append(
                 {
-                    "index": w.index,
-                    "node": w.node,
-                    "host": w.host,
-                    "port": w.port,
-                    "executors": [list(e) for e in w.executors],
-                    "start_time_secs": w.start_time_secs,
+                    **w.to_json(),
                     "pid": hb.pid if hb is not None else None,
                     "uptime_secs": hb.uptime_secs if hb is not None else 0.0,
                     "heartbeat_secs": hb.time_secs if hb is not None else None,
