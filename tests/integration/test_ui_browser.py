@@ -8,6 +8,7 @@ to test-artifacts/ (``make test`` installs chromium: .ci/services/chromium.sh).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -178,3 +179,47 @@ def test_cluster_page_lists_the_topology(browser: Any, ui: tuple[UIServer, Local
     )
     assert link.text == "numbers"
     screenshot(browser, "ui-cluster.png")
+
+
+@pytest.fixture(scope="module")
+def cluster_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[UIServer, str]]:
+    """A real cluster (ZooKeeper, nimbus, 2 supervisors) running the numbers on 2 workers,
+    and the UI over it (what ``squall ui --conf cluster.json`` serves)."""
+    from tests.chaos.harness import running_cluster
+
+    from squall.cli.ui import cluster_ui as make_cluster_ui
+
+    project = Path(__file__).resolve().parent / "ui_project" / "ui_numbers.py"
+    logs = tmp_path_factory.mktemp("cluster-logs")
+    with running_cluster(supervisors=2, slots=1, conf={"storm.log.dir": str(logs)}) as cluster:
+        cluster.squall(
+            "submit", str(project), "--name", "numbers",
+            "-c", "topology.workers=2", "-c", "ui.rate=200",
+        )  # fmt: skip
+        conf = json.loads(cluster.client_conf.read_text())
+        server = make_cluster_ui(conf, "127.0.0.1", 0, None)
+        server.api.sample_secs = 0.5
+        with server:
+            yield server, "numbers"
+
+
+def test_the_cluster_ui_draws_a_topology_running_on_two_supervisors(
+    browser: Any, cluster_ui: tuple[UIServer, str]
+) -> None:
+    server, name = cluster_ui
+    browser.get(f"{server.url}/index.html")
+    link = wait_for(
+        lambda: browser.find_element("css selector", "#topologies a"), "the topology link", 30
+    )
+    assert link.text == name
+    assert "local mode" not in browser.find_element("tag name", "h1").text
+    screenshot(browser, "ui-cluster-mode.png")
+    browser.get(f"{server.url}/topology.html?id={name}")
+    nodes = wait_for(
+        lambda: browser.find_elements("css selector", "svg.graph g.node"), "the graph", 30
+    )
+    assert sorted(n.get_attribute("data-component") for n in nodes) == ["double", "numbers", "sink"]
+    wait_for(lambda: emitted_by_spout(browser) > 0, "the spout's counters from the heartbeats", 30)
+    first = emitted_by_spout(browser)
+    wait_for(lambda: emitted_by_spout(browser) > first + 100, "the numbers to move", 30)
+    screenshot(browser, "ui-cluster-topology.png")
