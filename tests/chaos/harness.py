@@ -339,6 +339,8 @@ FAST_CONF: dict[str, Any] = {
     "supervisor.worker.start.timeout.secs": 30,
     "supervisor.worker.shutdown.sleep.secs": 1,
     "worker.heartbeat.frequency.secs": 0.5,
+    # Several supervisors share this host: each logviewer on a free port.
+    "logviewer.port": 0,
 }
 
 LEDGER_TOPOLOGY = str(ROOT / "tests" / "chaos" / "ledger_project" / "ledger_wordcount.py")

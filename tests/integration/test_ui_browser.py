@@ -190,8 +190,7 @@ def cluster_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[UISer
     from squall.cli.ui import cluster_ui as make_cluster_ui
 
     project = Path(__file__).resolve().parent / "ui_project" / "ui_numbers.py"
-    logs = tmp_path_factory.mktemp("cluster-logs")
-    with running_cluster(supervisors=2, slots=1, conf={"storm.log.dir": str(logs)}) as cluster:
+    with running_cluster(supervisors=2, slots=1) as cluster:
         cluster.squall(
             "submit", str(project), "--name", "numbers",
             "-c", "topology.workers=2", "-c", "ui.rate=200",

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -29,11 +30,10 @@ PROJECT = Path(__file__).resolve().parent / "ui_project" / "ui_numbers.py"
 
 
 class Setup:
-    def __init__(self, cluster: Cluster, http: Http, tid: str, log_dir: Path) -> None:
+    def __init__(self, cluster: Cluster, http: Http, tid: str) -> None:
         self.cluster = cluster
         self.http = http
         self.tid = tid
-        self.log_dir = log_dir
 
     def topology(self, query: str = "") -> dict[str, Any]:
         doc: dict[str, Any] = self.http.get(f"/api/v1/topology/{self.tid}{query}")
@@ -49,10 +49,9 @@ def wait(cond: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
-    log_dir = tmp_path_factory.mktemp("worker-logs")
-    # Both supervisors run on this host and write their workers' logs into one folder,
-    # which the UI reads: what an operator gets by running the UI beside the supervisors.
-    with running_cluster(supervisors=2, slots=2, conf={"storm.log.dir": str(log_dir)}) as cluster:
+    # Each supervisor keeps its workers' logs in its own folder and serves them with its
+    # logviewer: the UI reads them there, as it would on separate machines.
+    with running_cluster(supervisors=2, slots=2) as cluster:
         out = cluster.squall(
             "submit",
             str(PROJECT),
@@ -98,7 +97,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
                 return None
 
             tid = wait(running, "the topology on 2 workers in the UI")
-            s = Setup(cluster, http, tid, log_dir)
+            s = Setup(cluster, http, tid)
             wait(lambda: s.emitted() > 50, "numbers flowing")
             yield s
         finally:
@@ -150,7 +149,9 @@ def test_topology_page_shows_live_counters_errors_and_the_graph_from_the_workers
 
     wait(error_shown, "double's last error")
     d = rows(setup.topology()["bolts"], "boltId")["double"]
-    assert d["errorWorkerLogLink"].endswith(f"{setup.tid}/{d['errorPort']}/worker.log")
+    link = parse_qs(urlsplit(d["errorWorkerLogLink"]).query)
+    assert link["file"] == [f"{setup.tid}/{d['errorPort']}/worker.log"]
+    assert link["node"][0].startswith("supervisor-")
     viz = setup.http.get(f"/api/v1/topology/{setup.tid}/visualization")
     assert set(viz) == {"numbers", "double", "sink"}
     groupings = {i[":stream"]: i[":grouping"] for i in viz["sink"][":inputs"]}
@@ -189,17 +190,29 @@ def test_prometheus_metrics_carry_the_cluster_counters(setup: Setup) -> None:
     assert acked > 0
 
 
-def test_worker_logs_are_in_storms_layout_rotated_by_the_worker_and_tailed_by_the_ui(
-    setup: Setup,
-) -> None:
+def test_worker_logs_come_from_each_supervisors_logviewer_in_storms_layout(setup: Setup) -> None:
+    workers = setup.cluster.assignment("numbers").workers
     listed = setup.http.get(f"/api/v1/logs?topology={setup.tid}")["files"]
-    ports = {w.port for w in setup.cluster.assignment("numbers").workers}
-    names = {f["file"] for f in listed}
-    for port in ports:
-        assert f"{setup.tid}/{port}/worker.log" in names
-    status, _, body = setup.http.raw(f"/api/v1/log?file={setup.tid}/{ports.pop()}/worker.log")
-    assert status == 200
-    assert b"running" in body  # the worker's own "worker N of ... running" line
+    found = {(f["node"], f["file"]) for f in listed}
+    for w in workers:
+        assert (w.node, f"{setup.tid}/{w.port}/worker.log") in found
+        assert (w.node, f"{setup.tid}/{w.port}/worker.log.err") in found
+    # The link in the topology document opens that worker's own log, wherever it runs.
+    for row in setup.topology()["workers"]:
+        query = parse_qs(urlsplit(row["workerLogLink"]).query)
+        assert query["node"] == [row["supervisorId"]]
+        assert query["file"] == [f"{setup.tid}/{row['port']}/worker.log"]
+        status, headers, body = setup.http.raw(
+            f"/api/v1/log?file={quote(query['file'][0])}&node={quote(query['node'][0])}"
+        )
+        assert status == 200, body
+        assert f"starting on 127.0.0.1:{row['port']} (pid {row['pid']})".encode() in body
+        assert int(headers["X-Log-Size"]) >= len(body)
+    node = workers[0].node
+    status, _, body = setup.http.raw(f"/api/v1/log?file={setup.tid}/1/worker.log&node={node}")
+    assert status == 404, body
+    status, _, _ = setup.http.raw(f"/api/v1/log?file=../../etc/passwd&node={node}")
+    assert status == 404
 
 
 def test_debug_sampling_reaches_the_ui_through_the_worker_heartbeats(setup: Setup) -> None:

@@ -269,6 +269,7 @@ def supervisor_command(args: argparse.Namespace) -> int:
     _write_pid(args.pid_file)
     stop = _stop_on_signals()
     supervisor = Supervisor(conf, zookeeper_store(conf))
+    viewer = _start_logviewer(conf, supervisor)
     logging.getLogger("squall.supervisor").info(
         "supervisor %s on %s with slots %s (ZooKeeper %s%s)",
         supervisor.id,
@@ -277,8 +278,43 @@ def supervisor_command(args: argparse.Namespace) -> int:
         K.zookeeper_hosts(conf),
         conf[K.STORM_ZOOKEEPER_ROOT],
     )
-    supervisor.run(stop)
+    try:
+        supervisor.run(stop)
+    finally:
+        if viewer is not None:
+            viewer.stop()
     return EXIT_OK
+
+
+def _start_logviewer(conf: dict[str, Any], supervisor: Any) -> Any:
+    """The supervisor's logviewer (its workers' logs for the UI), or None if it cannot bind."""
+    from squall.daemon.logviewer import LogViewer
+
+    port = int(conf.get(K.LOGVIEWER_PORT) or 0)
+    if port < 0:
+        return None
+    try:
+        viewer = LogViewer(
+            supervisor.logs_dir,
+            supervisor.host,
+            int(port),
+            conf.get(K.NIMBUS_AUTH_TOKEN) or None,
+        ).start()
+    except OSError as e:
+        logging.getLogger("squall.supervisor").warning(
+            "no logviewer: cannot listen on %s:%s (%s); the UI cannot show this machine's "
+            "worker logs (set %s to a free port, or 0)",
+            supervisor.host,
+            port,
+            e,
+            K.LOGVIEWER_PORT,
+        )
+        return None
+    supervisor.logviewer_port = viewer.port
+    logging.getLogger("squall.supervisor").info(
+        "logviewer on %s:%s serving %s", supervisor.host, viewer.port, supervisor.logs_dir
+    )
+    return viewer
 
 
 def dev_zookeeper_command(args: argparse.Namespace) -> int:

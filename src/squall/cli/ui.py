@@ -142,7 +142,10 @@ def add_server_options(p: argparse.ArgumentParser, prefix: str = "") -> None:
         type=Path,
         default=None,
         metavar="DIR",
-        help="where worker logs go (default $SQUALL_LOG_DIR or ~/.squall/logs)",
+        help=(
+            "where worker logs go (default $SQUALL_LOG_DIR or ~/.squall/logs); for a "
+            "cluster, read them from here instead of from the supervisors' logviewers"
+        ),
     )
 
 
@@ -224,8 +227,8 @@ def cluster_ui(
 ) -> UIServer:
     """A UI over the cluster ``conf`` names (not started; raises OSError when the port is taken).
 
-    Worker logs are read from ``log_dir``, else from this host's supervisor
-    (``storm.log.dir``, or ``<storm.local.dir>/supervisor/logs``).
+    Worker logs come from every supervisor's logviewer, or from ``log_dir`` on
+    this machine when one is given.
     """
     from squall.cluster import conf as K
     from squall.daemon.nimbus_client import NimbusClient
@@ -235,13 +238,6 @@ def cluster_ui(
     secret = token or conf.get(K.NIMBUS_AUTH_TOKEN) or os.environ.get("SQUALL_NIMBUS_TOKEN")
     client = NimbusClient([nimbus]) if nimbus else NimbusClient.from_conf(conf)
     client.token = secret or None
-    if log_dir is None:
-        configured = conf.get(K.STORM_LOG_DIR)
-        log_dir = (
-            Path(configured)
-            if configured
-            else Path(str(conf[K.STORM_LOCAL_DIR])) / "supervisor" / "logs"
-        )
     source = ClusterSource(client)
     return UIServer(
         source,
@@ -251,6 +247,7 @@ def cluster_ui(
         capture_logs=False,
         conf=conf,
         events=source.events,
+        logs=None if log_dir is not None else source,
     )
 
 
@@ -275,7 +272,8 @@ def _serve_cluster(args: argparse.Namespace) -> int:
         # Like Storm's UI: serve anyway; pages show the error until nimbus answers.
         where = f"a cluster whose nimbus does not answer yet ({e})"
     sys.stdout.write(
-        f"Squall UI at {ui.url}/ for {where}; worker logs from {ui.log_dir}.\n"
+        f"Squall UI at {ui.url}/ for {where}; worker logs from "
+        f"{ui.logs.where if ui.logs is not None else 'nowhere'}.\n"
         "To run topologies here instead: squall ui FILE... Ctrl-C stops.\n"
     )
     sys.stdout.flush()

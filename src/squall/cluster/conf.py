@@ -57,6 +57,9 @@ SUPERVISOR_WORKER_SHUTDOWN_SLEEP_SECS: Final = "supervisor.worker.shutdown.sleep
 # supervisor: it needs an index, or wheels shipped in the project).
 SUPERVISOR_TOPOLOGY_VENV: Final = "supervisor.topology.virtualenv"
 WORKER_HEARTBEAT_FREQUENCY_SECS: Final = "worker.heartbeat.frequency.secs"
+# Every supervisor serves its workers' logs here (Storm's logviewer); 0 picks a free port,
+# -1 turns it off.
+LOGVIEWER_PORT: Final = "logviewer.port"
 
 DEFAULTS: Final[Mapping[str, Any]] = {
     STORM_ZOOKEEPER_SERVERS: ["127.0.0.1"],
@@ -85,6 +88,7 @@ DEFAULTS: Final[Mapping[str, Any]] = {
     SUPERVISOR_WORKER_SHUTDOWN_SLEEP_SECS: 3,
     SUPERVISOR_TOPOLOGY_VENV: True,
     WORKER_HEARTBEAT_FREQUENCY_SECS: 1,
+    LOGVIEWER_PORT: 8000,
 }
 
 _NUMBERS: Final = frozenset(
@@ -163,6 +167,11 @@ def check(conf: Mapping[str, Any]) -> None:
     if root is not None and (not isinstance(root, str) or not root.startswith("/") or root == "/"):
         raise DaemonConfigError(
             f"{STORM_ZOOKEEPER_ROOT} must be an absolute path below '/', got {root!r}"
+        )
+    lv = conf.get(LOGVIEWER_PORT)
+    if lv is not None and (isinstance(lv, bool) or not isinstance(lv, int) or not -1 <= lv < 65536):
+        raise DaemonConfigError(
+            f"{LOGVIEWER_PORT} must be a port, 0 (any free one) or -1 (none), got {lv!r}"
         )
     payload = conf.get(STORM_ZOOKEEPER_AUTH_PAYLOAD)
     if payload is not None and (not isinstance(payload, str) or ":" not in payload):

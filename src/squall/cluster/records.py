@@ -91,6 +91,8 @@ class SupervisorInfo:
     time_secs: float
     uptime_secs: float = 0.0
     version: str = ""
+    #: Where its logviewer listens on ``host`` (0: it has none).
+    logviewer_port: int = 0
 
     def encode(self) -> bytes:
         return _dumps(asdict(self))
@@ -109,6 +111,7 @@ class SupervisorInfo:
             time_secs=float(_field(o, "time_secs", (int, float), what)),
             uptime_secs=float(o.get("uptime_secs", 0.0)),
             version=str(o.get("version", "")),
+            logviewer_port=int(o.get("logviewer_port") or 0),
         )
 
     def slots(self) -> list[WorkerSlot]:

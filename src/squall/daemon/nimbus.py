@@ -794,6 +794,7 @@ class Nimbus:
                     "slots_used": sum(1 for slot in s.slots() if slot in used),
                     "uptime_secs": s.uptime_secs,
                     "version": s.version,
+                    "logviewer_port": s.logviewer_port,
                 }
                 for s in sups.values()
             ],

@@ -62,6 +62,7 @@ from squall.cluster.store import (
 )
 from squall.daemon.cluster_worker import Boot
 from squall.daemon.code_package import PackageError, sha256, unpack_project
+from squall.daemon.logviewer import worker_dir
 from squall.daemon.nimbus import connect, persistent_id
 
 log = logging.getLogger("squall.supervisor")
@@ -138,6 +139,8 @@ class Supervisor:
         self.host = str(self.conf[K.STORM_LOCAL_HOSTNAME])
         self.ports = tuple(int(p) for p in self.conf[K.SUPERVISOR_SLOTS_PORTS])
         self.python = python
+        #: Set by whoever runs the logviewer for this supervisor, before :meth:`run`.
+        self.logviewer_port = 0
         self.fetch_code = fetch_code or self._fetch_over_http
         self.started = time.time()
         self.workers: dict[int, RunningWorker] = {}
@@ -205,6 +208,7 @@ class Supervisor:
             time_secs=now,
             uptime_secs=now - self.started,
             version=getattr(squall, "__version__", ""),
+            logviewer_port=self.logviewer_port,
         )
 
     def _register(self) -> None:
@@ -353,7 +357,7 @@ class Supervisor:
         hb_file = self.workers_dir / f"{port}.hb"
         with contextlib.suppress(OSError):
             hb_file.unlink()
-        log_dir = self.logs_dir / "workers-artifacts" / d.topology_id / str(port)
+        log_dir = worker_dir(self.logs_dir, d.topology_id, port)
         log_dir.mkdir(parents=True, exist_ok=True)
         boot = Boot(
             topology_id=d.topology_id,

@@ -6,7 +6,9 @@ from ZooKeeper: the topology's status and placement, the description of its
 components that ``squall submit`` sent (the UI never loads user code), the
 executor counters every worker writes into its heartbeat, the errors workers
 report, and the sampled tuples of topologies in debug mode. Actions go to the
-leader nimbus, as ``squall activate|deactivate|rebalance|kill`` do.
+leader nimbus, as ``squall activate|deactivate|rebalance|kill`` do. Worker logs
+come from the logviewer every supervisor runs (:mod:`squall.daemon.logviewer`),
+so the UI shows the logs of workers on every machine.
 
 Counters are as fresh as the workers' heartbeats (``worker.heartbeat.frequency.secs``,
 1 s by default). Reads are cached for :data:`CACHE_SECS` so a page load that
@@ -15,12 +17,17 @@ asks for the same topology several times costs one round trip.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from squall.api.description import DescribedBolt, DescriptionError, from_description
 from squall.api.topology import ComponentDef, TopologyDef
@@ -30,6 +37,7 @@ from squall.daemon.nimbus_client import (
     NimbusUnavailableError,
 )
 from squall.runtime.stats import ErrorReport, ExecutorSnapshot
+from squall.ui.logs import LogNotFound
 from squall.ui.source import (
     ClusterInfo,
     DebugOptions,
@@ -49,6 +57,8 @@ log = logging.getLogger("squall.ui.cluster")
 CACHE_SECS = 0.5
 #: Sampled tuples kept per topology.
 EVENTS_KEPT = 2000
+#: How long the UI waits for a supervisor's logviewer.
+LOGVIEWER_TIMEOUT_SECS = 5.0
 #: The sampling percentage shown for a topology that is not in debug mode (Storm's default).
 DEFAULT_SAMPLING_PCT = 10.0
 
@@ -191,6 +201,94 @@ class ClusterSource:
         self._act(
             topology_id, lambda: self.client.set_debug(topology_id, component, enabled, percent)
         )
+
+    # -- worker logs, from each supervisor's logviewer (LogAccess) -----------------------
+    @property
+    def where(self) -> str:
+        return "each supervisor's logviewer"
+
+    def _viewers(self) -> dict[str, tuple[str, int]]:
+        """supervisor id -> (host, logviewer port), for supervisors that run one."""
+        data = self._ask(("cluster", ""), self.client.cluster)
+        return {
+            str(s["id"]): (str(s["host"]), int(s.get("logviewer_port") or 0))
+            for s in data.get("supervisors") or []
+            if s.get("logviewer_port")
+        }
+
+    def _viewer_get(self, address: tuple[str, int], path: str) -> tuple[int, dict[str, str], bytes]:
+        host, port = address
+        req = urllib.request.Request(f"http://{host}:{port}{path}")
+        if self.client.token:
+            req.add_header("Authorization", f"Bearer {self.client.token}")
+        try:
+            with urllib.request.urlopen(req, timeout=LOGVIEWER_TIMEOUT_SECS) as r:
+                return r.status, dict(r.headers), r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, dict(e.headers), e.read()
+
+    def log_files(self, topology_id: str | None) -> list[dict[str, Any]]:
+        viewers = self._viewers()
+        nodes = set(viewers)
+        tid = None
+        if topology_id:
+            info = self.topology(topology_id)
+            tid = info.id
+            nodes = {w.supervisor_id for w in info.workers} & nodes
+        query = f"?topology={quote(tid, safe='')}" if tid else ""
+        out: list[dict[str, Any]] = []
+        for node in sorted(nodes):
+            try:
+                status, _h, body = self._viewer_get(viewers[node], "/api/v1/logs" + query)
+                files = json.loads(body)["files"] if status == 200 else []
+            except (OSError, ValueError, KeyError) as e:
+                log.info("the logviewer of supervisor %s does not answer: %s", node, e)
+                continue
+            for f in files:
+                out.append({**f, "node": node, "host": viewers[node][0]})
+        return out
+
+    def read_log(
+        self, file: str, start: int | None, length: int | None, node: str | None
+    ) -> tuple[bytes, int, int]:
+        viewers = self._viewers()
+        if node is None:
+            node = self._node_of(file)
+        if node not in viewers:
+            raise LogNotFound(f"supervisor {node!r} has no logviewer the UI knows of")
+        query = {"file": file}
+        if start is not None:
+            query["start"] = str(start)
+        if length is not None:
+            query["length"] = str(length)
+        try:
+            status, headers, body = self._viewer_get(
+                viewers[node], "/api/v1/log?" + urllib.parse.urlencode(query)
+            )
+        except OSError as e:
+            raise SourceError(
+                502, f"the logviewer of supervisor {node} ({viewers[node][0]}) does not answer: {e}"
+            ) from None
+        if status == 404:
+            raise LogNotFound(f"no log file {file!r} on supervisor {node}")
+        if status != 200:
+            raise SourceError(502, f"the logviewer of supervisor {node} answered HTTP {status}")
+        return body, int(headers.get("X-Log-Start", 0)), int(headers.get("X-Log-Size", len(body)))
+
+    def _node_of(self, file: str) -> str:
+        """The supervisor of ``topology-id/port/...`` when only one worker has that port."""
+        tid, _, rest = file.partition("/")
+        port = rest.partition("/")[0]
+        try:
+            info = self.topology(tid)
+        except TopologyNotFound:
+            raise LogNotFound(f"no running topology {tid!r}: name the supervisor (node=)") from None
+        nodes = {w.supervisor_id for w in info.workers if str(w.port) == port}
+        if len(nodes) != 1:
+            raise LogNotFound(
+                f"{len(nodes)} workers of {tid} have port {port}: name the supervisor (node=)"
+            )
+        return nodes.pop()
 
     # -- sampled tuples ---------------------------------------------------------------
     def _note_events(self, tid: str, events: Sequence[Mapping[str, Any]]) -> None:

@@ -27,13 +27,35 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+from squall.daemon.logviewer import (
+    DEFAULT_TAIL_BYTES,
+    LogNotFound,
+    list_logs,
+    read_log,
+    resolve_log,
+    worker_dir,
+)
+
+__all__ = [
+    "DEFAULT_TAIL_BYTES",
+    "EventLog",
+    "LocalLogs",
+    "LogAccess",
+    "LogNotFound",
+    "WorkerLogFiles",
+    "default_log_dir",
+    "list_logs",
+    "origin",
+    "read_log",
+    "resolve_log",
+    "worker_dir",
+]
 
 #: Rotation: Storm's worker.xml keeps 9 files of 100 MB; laptops get smaller ones.
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 DEFAULT_BACKUPS = 5
-#: What the logviewer shows when asked for no particular range.
-DEFAULT_TAIL_BYTES = 64 * 1024
 #: Sampled tuples kept in memory per topology.
 EVENTS_KEPT = 2000
 
@@ -246,11 +268,6 @@ class _RotatingFile:
         self._f.close()
 
 
-def worker_dir(root: Path, topology_id: str, port: int) -> Path:
-    """``<root>/workers-artifacts/<topology-id>/<port>`` (Storm's layout)."""
-    return Path(root) / "workers-artifacts" / topology_id / str(port)
-
-
 class EventLog(logging.Handler):
     """Sampled tuples: the latest per topology in memory, all of them in ``events.log``."""
 
@@ -294,69 +311,46 @@ class EventLog(logging.Handler):
             self._events.pop(topology, None)
 
 
-class LogNotFound(FileNotFoundError):
-    """The requested log file does not exist, or is outside the log directory."""
+class LogAccess(Protocol):
+    """Where the UI's logviewer pages read worker logs from."""
+
+    @property
+    def where(self) -> str:
+        """What to show as the log location (a folder, or "each supervisor's logviewer")."""
+        ...
+
+    def log_files(self, topology_id: str | None) -> list[dict[str, Any]]:
+        """Log files (of one topology, or all), as logviewer entries."""
+        ...
+
+    def read_log(
+        self, file: str, start: int | None, length: int | None, node: str | None
+    ) -> tuple[bytes, int, int]:
+        """(data, start, size) of ``file`` (``topology-id/port/name``) on supervisor ``node``.
+
+        Raises:
+            LogNotFound: no such file there.
+        """
+        ...
 
 
-def read_log(
-    root: Path, file: str, start: int | None, length: int | None
-) -> tuple[bytes, int, int]:
-    """Bytes ``[start, start+length)`` of ``root/workers-artifacts/<file>`` (or of a daemon log).
+class LocalLogs:
+    """The log files of this machine, under ``root`` (local mode; ``node`` is ignored)."""
 
-    Returns (data, start, file size). Without ``start`` it is the tail of
-    ``length`` (default 64 KiB) bytes, cut to begin at a line. ``file`` is
-    relative, as in Storm's links (``topology-id/6700/worker.log``); anything
-    that would leave the log directory is refused.
-    """
-    path = resolve_log(root, file)
-    size = path.stat().st_size
-    length = DEFAULT_TAIL_BYTES if length is None else max(0, length)
-    tail = start is None
-    if tail:
-        start = max(0, size - length)
-    assert start is not None
-    start = min(max(0, start), size)
-    with path.open("rb") as f:
-        f.seek(start)
-        data = f.read(length)
-    if tail and start > 0:
-        nl = data.find(b"\n")
-        if 0 <= nl < len(data) - 1:
-            start += nl + 1
-            data = data[nl + 1 :]
-    return data, start, size
+    def __init__(self, root: Path, before_read: Callable[[], None] | None = None) -> None:
+        self.root = Path(root)
+        self.before_read = before_read
 
+    @property
+    def where(self) -> str:
+        return str(self.root)
 
-def resolve_log(root: Path, file: str) -> Path:
-    base = Path(root).resolve()
-    artifacts = (base / "workers-artifacts").resolve()
-    for parent in (artifacts, base):
-        candidate = (parent / file).resolve()
-        if candidate.is_relative_to(parent) and candidate.is_file():
-            return candidate
-    raise LogNotFound(f"no log file {file!r} under {root}")
+    def log_files(self, topology_id: str | None) -> list[dict[str, Any]]:
+        return list_logs(self.root, topology_id)
 
-
-def list_logs(root: Path, topology_id: str | None = None) -> list[dict[str, Any]]:
-    """Log files under the directory (optionally one topology's), as logviewer entries."""
-    base = Path(root) / "workers-artifacts"
-    out: list[dict[str, Any]] = []
-    if not base.is_dir():
-        return out
-    dirs = [base / topology_id] if topology_id else sorted(p for p in base.iterdir() if p.is_dir())
-    for tdir in dirs:
-        if not tdir.is_dir():
-            continue
-        for port_dir in sorted(p for p in tdir.iterdir() if p.is_dir()):
-            for f in sorted(port_dir.iterdir()):
-                if f.is_file():
-                    out.append(
-                        {
-                            "file": f"{tdir.name}/{port_dir.name}/{f.name}",
-                            "topologyId": tdir.name,
-                            "port": port_dir.name,
-                            "size": f.stat().st_size,
-                            "modified": f.stat().st_mtime,
-                        }
-                    )
-    return out
+    def read_log(
+        self, file: str, start: int | None, length: int | None, node: str | None
+    ) -> tuple[bytes, int, int]:
+        if self.before_read is not None:
+            self.before_read()  # what was logged before the request is in the file
+        return read_log(self.root, file, start, length)

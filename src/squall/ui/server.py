@@ -30,10 +30,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from squall.ui import prometheus
 from squall.ui.logs import (
     EventLog,
+    LocalLogs,
+    LogAccess,
     LogNotFound,
     WorkerLogFiles,
-    list_logs,
-    read_log,
 )
 from squall.ui.source import FIRST_SLOT_PORT, SourceError, TopologyNotFound, TopologySource
 from squall.ui.storm_api import (
@@ -104,6 +104,9 @@ class UIServer:
         events: where sampled tuples come from: ``(topology id, component, limit)`` ->
             events, newest last. Default: this process's event log (local mode); a
             cluster source reads them from the workers' heartbeats.
+        logs: where the logviewer reads worker logs. Default: ``log_dir`` on this
+            machine (local mode); a cluster source asks each supervisor's logviewer,
+            and log links then name the worker's supervisor.
     """
 
     def __init__(
@@ -117,9 +120,13 @@ class UIServer:
         sample_secs: float = DEFAULT_SAMPLE_SECS,
         conf: dict[str, Any] | None = None,
         events: EventSource | None = None,
+        logs: LogAccess | None = None,
     ) -> None:
         self.source = source
         self.log_dir = Path(log_dir) if log_dir is not None else None
+        self.logs: LogAccess | None = logs
+        if logs is None and self.log_dir is not None:
+            self.logs = LocalLogs(self.log_dir, self._flush_logs)
         self.events = EventLog()
         self.api = StormApi(
             source,
@@ -139,6 +146,7 @@ class UIServer:
         shown = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
         self.url = f"http://{shown}:{self.port}"
         self.api.base_url = self.url
+        self.api.link_nodes = logs is not None
         self._thread: threading.Thread | None = None
         self.routes = self._routes()
 
@@ -281,7 +289,7 @@ class UIServer:
         return [(method, re.compile(pattern + "$"), fn) for method, pattern, fn in table]
 
     def _logs(self, topology: str | None) -> JsonDict:
-        if self.log_dir is None:
+        if self.logs is None:
             return {"logDir": None, "files": []}
         tid = None
         if topology:
@@ -289,7 +297,12 @@ class UIServer:
                 tid = self.source.topology(topology).id
             except TopologyNotFound:
                 tid = topology
-        return {"logDir": str(self.log_dir), "files": list_logs(self.log_dir, tid)}
+        return {"logDir": self.logs.where, "files": self.logs.log_files(tid)}
+
+    def _flush_logs(self) -> None:
+        for files in (self.log_files, self.events.files):
+            if files is not None:
+                files.flush(1.0)
 
     def metrics_text(self) -> str:
         """The Prometheus exposition of every running topology (samples them first)."""
@@ -452,7 +465,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def _log_file(self, query: dict[str, list[str]]) -> None:
         ui = self.server.ui
         file = _first(query, "file") or ""
-        if ui.log_dir is None:
+        if ui.logs is None:
             raise ApiError(404, "this UI keeps no log files (started without a log directory)")
         if not file:
             raise ApiError(400, "which log? pass ?file=<topology-id>/<port>/worker.log")
@@ -460,11 +473,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
         length_s = _first(query, "length")
         start = _int(start_s, 0, "start") if start_s else None
         length = _int(length_s, 0, "length") if length_s else None
-        for files in (ui.log_files, ui.events.files):
-            if files is not None:
-                files.flush(1.0)  # what was logged before the request is in the file
         try:
-            data, start_at, size = read_log(ui.log_dir, file, start, length)
+            data, start_at, size = ui.logs.read_log(file, start, length, _first(query, "node"))
         except LogNotFound as e:
             raise ApiError(404, str(e)) from None
         self._send(

@@ -174,6 +174,8 @@ class StormApi:
         self.base_url = base_url
         self.conf = dict(conf or {})
         self.events = events
+        #: Name the worker's supervisor in log links (a cluster: logs are per machine).
+        self.link_nodes = False
         self._histories: dict[str, StatsHistory] = {}
         self._sampled_at: dict[str, float] = {}
         self._lock = threading.Lock()
@@ -242,8 +244,20 @@ class StormApi:
         except TopologyNotFound as e:
             raise ApiError(404, str(e)) from None
 
-    def log_link(self, topology_id: str, port: int, file: str = "worker.log") -> str:
-        return f"{self.base_url}/logviewer.html?file={quote(f'{topology_id}/{port}/{file}')}"
+    def log_link(self, info: TopologyInfo, worker: int, file: str = "worker.log") -> str:
+        """The logviewer page of worker ``worker``'s ``file``.
+
+        On a cluster the link also names the worker's supervisor (``node``): workers
+        on two machines may have the same port.
+        """
+        place = next((w for w in info.workers if w.index == worker), None)
+        if place is None and info.workers:
+            place = info.workers[0]
+        port = place.port if place is not None else 0
+        link = f"{self.base_url}/logviewer.html?file={quote(f'{info.id}/{port}/{file}')}"
+        if self.link_nodes and place is not None:
+            link += f"&node={quote(place.supervisor_id, safe='')}"
+        return link
 
     def _port_of_worker(self, info: TopologyInfo, worker: int) -> tuple[str, int]:
         for w in info.workers:
@@ -294,7 +308,7 @@ class StormApi:
             "errorPort": port,
             "errorTime": int(err.time),
             "errorLapsedSecs": int(time.time() - err.time),
-            "errorWorkerLogLink": self.log_link(info.id, port),
+            "errorWorkerLogLink": self.log_link(info, err.worker),
         }
 
     # -- GET /cluster/... ---------------------------------------------------
@@ -453,7 +467,7 @@ class StormApi:
                     "componentNumTasks": dict(tasks),
                     "uptime": pretty_uptime(w.uptime_secs),
                     "uptimeSeconds": int(w.uptime_secs),
-                    "workerLogLink": self.log_link(info.id, w.port),
+                    "workerLogLink": self.log_link(info, w.index),
                     # Squall: the worker's process id and restarts seen.
                     "pid": w.pid,
                     "restarts": w.restarts,
@@ -569,7 +583,7 @@ class StormApi:
             "errorPort": port,
             "error": err.error,
             "errorLapsedSecs": int(time.time() - err.time),
-            "errorWorkerLogLink": self.log_link(info.id, port),
+            "errorWorkerLogLink": self.log_link(info, err.worker),
             # Squall: where, and the full traceback.
             "component": err.component,
             "task": err.task,
@@ -609,7 +623,7 @@ class StormApi:
             "componentType": "spout" if kind == "spout" else "bolt",
             "debug": dbg.enabled,
             "samplingPct": dbg.percent,
-            "eventLogLink": self.log_link(info.id, execs[0].port, "events.log"),
+            "eventLogLink": self.log_link(info, execs[0].worker, "events.log"),
             "profilingAndDebuggingCapable": True,
             "profileActionEnabled": False,
             "profilerActive": [],
@@ -669,7 +683,7 @@ class StormApi:
             "transferred": agg.transferred,
             "acked": c.acked,
             "failed": c.failed,
-            "workerLogLink": self.log_link(info.id, port),
+            "workerLogLink": self.log_link(info, s.worker),
             # Squall: the inbox right now, and the spout's trees in flight.
             "queued": s.queued,
             "queueCapacity": s.queue_capacity,

@@ -695,13 +695,17 @@ const Squall = (() => {
   async function logPage() {
     header("logs");
     const file = params.get("file");
+    // On a cluster the same file name exists on several machines: node names the supervisor.
+    const node = params.get("node");
+    const nodeArg = node ? `&node=${encodeURIComponent(node)}` : "";
     let follow = true;
     const pre = document.getElementById("log");
     document.getElementById("follow").addEventListener("change", (e) => (follow = e.target.checked));
     async function files() {
       const list = await api("/api/v1/logs");
       replace("files", table([
-        { label: "File", value: (f) => el("a", { href: `/logviewer.html?file=${encodeURIComponent(f.file)}`, text: f.file }) },
+        { label: "File", value: (f) => el("a", { href: `/logviewer.html?file=${encodeURIComponent(f.file)}${f.node ? `&node=${encodeURIComponent(f.node)}` : ""}`, text: f.file }) },
+        { label: "Host", value: (f) => f.host || "" },
         { label: "Size", num: true, value: (f) => fmt.int(f.size) },
         { label: "Modified", value: (f) => new Date(f.modified * 1000).toLocaleString() },
       ], list.files, list.logDir ? `No log files in ${list.logDir} yet.` : "This UI keeps no log files."));
@@ -712,11 +716,11 @@ const Squall = (() => {
       every(3000, files);
       return;
     }
-    document.getElementById("file").textContent = file;
-    document.getElementById("download").href = `/api/v1/log?file=${encodeURIComponent(file)}&start=0&length=1000000000`;
+    document.getElementById("file").textContent = node ? `${file} (${node})` : file;
+    document.getElementById("download").href = `/api/v1/log?file=${encodeURIComponent(file)}${nodeArg}&start=0&length=1000000000`;
     files();
     every(2000, async () => {
-      const r = await fetch(`/api/v1/log?file=${encodeURIComponent(file)}&length=200000`);
+      const r = await fetch(`/api/v1/log?file=${encodeURIComponent(file)}${nodeArg}&length=200000`);
       if (!r.ok) throw new Error((await r.json()).errorMessage);
       const text = await r.text();
       const atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 30;
