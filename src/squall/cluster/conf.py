@@ -60,6 +60,9 @@ WORKER_HEARTBEAT_FREQUENCY_SECS: Final = "worker.heartbeat.frequency.secs"
 # Every supervisor serves its workers' logs here (Storm's logviewer); 0 picks a free port,
 # -1 turns it off.
 LOGVIEWER_PORT: Final = "logviewer.port"
+# The logs of a topology no worker here runs are deleted this long after their last write
+# (Storm's key and default: 7 days).
+LOGVIEWER_CLEANUP_AGE_MINS: Final = "logviewer.cleanup.age.mins"
 
 DEFAULTS: Final[Mapping[str, Any]] = {
     STORM_ZOOKEEPER_SERVERS: ["127.0.0.1"],
@@ -89,6 +92,7 @@ DEFAULTS: Final[Mapping[str, Any]] = {
     SUPERVISOR_TOPOLOGY_VENV: True,
     WORKER_HEARTBEAT_FREQUENCY_SECS: 1,
     LOGVIEWER_PORT: 8000,
+    LOGVIEWER_CLEANUP_AGE_MINS: 10080,
 }
 
 _NUMBERS: Final = frozenset(
@@ -108,6 +112,7 @@ _NUMBERS: Final = frozenset(
         SUPERVISOR_WORKER_START_TIMEOUT_SECS,
         SUPERVISOR_WORKER_SHUTDOWN_SLEEP_SECS,
         WORKER_HEARTBEAT_FREQUENCY_SECS,
+        LOGVIEWER_CLEANUP_AGE_MINS,
     }
 )
 

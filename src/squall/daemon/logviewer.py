@@ -111,6 +111,39 @@ def list_logs(root: Path, topology_id: str | None = None) -> list[dict[str, Any]
     return out
 
 
+def stale_topology_logs(root: Path, keep: set[str], now: float, age_secs: float) -> list[Path]:
+    """Topology log folders to delete: no worker here runs the topology, and nothing in
+    the folder was written for ``age_secs`` (Storm's logviewer cleanup).
+
+    >>> import os, tempfile
+    >>> root = Path(tempfile.mkdtemp())
+    >>> for tid in ("old-1-1", "live-2-2", "recent-3-3"):
+    ...     (root / "workers-artifacts" / tid / "6700").mkdir(parents=True)
+    ...     f = root / "workers-artifacts" / tid / "6700" / "worker.log"
+    ...     _ = f.write_text("x")
+    ...     os.utime(f, (100.0, 100.0 if tid != "recent-3-3" else 900.0))
+    >>> [p.name for p in stale_topology_logs(root, {"live-2-2"}, now=1000.0, age_secs=500)]
+    ['old-1-1']
+    """
+    base = Path(root) / "workers-artifacts"
+    if not base.is_dir():
+        return []
+    out = []
+    for folder in sorted(base.iterdir()):
+        if not folder.is_dir() or folder.name in keep:
+            continue
+        try:
+            newest = max(
+                (p.stat().st_mtime for p in folder.rglob("*") if p.is_file()),
+                default=folder.stat().st_mtime,
+            )
+        except OSError:
+            continue  # being written or removed right now: next pass
+        if now - newest >= age_secs:
+            out.append(folder)
+    return out
+
+
 class LogViewer:
     """Serves the log files under ``root`` over HTTP (a supervisor runs one).
 

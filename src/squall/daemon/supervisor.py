@@ -62,7 +62,7 @@ from squall.cluster.store import (
 )
 from squall.daemon.cluster_worker import Boot
 from squall.daemon.code_package import PackageError, sha256, unpack_project
-from squall.daemon.logviewer import worker_dir
+from squall.daemon.logviewer import stale_topology_logs, worker_dir
 from squall.daemon.nimbus import connect, persistent_id
 
 log = logging.getLogger("squall.supervisor")
@@ -583,6 +583,10 @@ class Supervisor:
             if folder.name not in keep:
                 shutil.rmtree(folder, ignore_errors=True)
                 log.info("removed the code of %s", folder.name)
+        age = float(self.conf[K.LOGVIEWER_CLEANUP_AGE_MINS]) * 60.0
+        for folder in stale_topology_logs(self.logs_dir, keep, time.time(), age):
+            shutil.rmtree(folder, ignore_errors=True)
+            log.info("removed the logs of %s (untouched for %.0f min)", folder.name, age / 60)
 
     # -- running -----------------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
