@@ -9,6 +9,7 @@ nimbus for everything, and every request goes through real sockets.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -172,6 +173,16 @@ def test_component_page_has_an_executor_per_worker_task_and_the_tracebacks(setup
     assert outputs == {"default", "odd"}
     sink = setup.http.get(f"/api/v1/topology/{setup.tid}/component/sink")
     assert sink["executorStats"][0]["metrics"]["seen"] > 0
+
+
+def test_get_errors_prints_each_components_latest_error_as_storm_does(setup: Setup) -> None:
+    out = json.loads(setup.cluster.squall("get-errors", "numbers").stdout)
+    assert out["Topology Name"] == "numbers"
+    assert set(out["Comp-Errors"]) == {"double"}
+    assert out["Comp-Errors"]["double"].startswith("ValueError: no multiples of ten please")
+    missing = setup.cluster.squall("get-errors", "nope", check=False)
+    assert missing.returncode == 1
+    assert "topology 'nope' is not running" in missing.stderr
 
 
 def test_prometheus_metrics_carry_the_cluster_counters(setup: Setup) -> None:

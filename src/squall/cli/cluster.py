@@ -139,6 +139,20 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     _client_options(p)
     p.set_defaults(func=list_command)
 
+    p = commands.add_parser(
+        "get-errors",
+        help="the latest error of each component of a topology (storm get-errors)",
+        description=(
+            "Print, as JSON, the latest error of every component of a running topology:\n"
+            '{"Topology Name": NAME, "Comp-Errors": {COMPONENT: ERROR}} (Storm\'s format).'
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("topology", metavar="NAME")
+    _common(p)
+    _client_options(p)
+    p.set_defaults(func=get_errors_command)
+
     for name, helptext in (
         ("kill", "kill a topology: deactivate it, wait, remove it"),
         ("activate", "activate a topology's spouts"),
@@ -484,6 +498,40 @@ def list_command(args: argparse.Namespace) -> int:
         return _fail(str(e))
     sys.stdout.write(format_list(topologies))
     return EXIT_OK
+
+
+def get_errors_command(args: argparse.Namespace) -> int:
+    """``squall get-errors NAME``: the latest error per component, as Storm prints them."""
+    from squall.daemon.nimbus_client import NimbusClientError
+
+    try:
+        conf = _conf(args)
+    except K.DaemonConfigError as e:
+        return _fail(str(e), 2)
+    try:
+        errors = _client(args, conf).errors(args.topology)
+    except NimbusClientError as e:
+        return _fail(str(e))
+    sys.stdout.write(json.dumps(latest_errors(args.topology, errors), indent=2) + "\n")
+    return EXIT_OK
+
+
+def latest_errors(name: str, errors: list[dict[str, Any]]) -> dict[str, Any]:
+    """Storm's ``get-errors`` document: each component's most recent error.
+
+    >>> latest_errors("wc", [{"component": "split", "error": "old", "time_secs": 1},
+    ...                      {"component": "split", "error": "new", "time_secs": 2}])
+    {'Topology Name': 'wc', 'Comp-Errors': {'split': 'new'}}
+    """
+    latest: dict[str, tuple[float, str]] = {}
+    for e in errors:
+        comp, when = str(e.get("component", "")), float(e.get("time_secs", 0.0))
+        if comp not in latest or when >= latest[comp][0]:
+            latest[comp] = (when, str(e.get("error", "")))
+    return {
+        "Topology Name": name,
+        "Comp-Errors": {c: err for c, (_t, err) in sorted(latest.items())},
+    }
 
 
 def format_list(topologies: list[dict[str, Any]]) -> str:
