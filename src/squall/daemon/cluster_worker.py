@@ -550,8 +550,9 @@ def setup_logging(boot: Boot, events: EventRing) -> None:
     folder = Path(boot.log_dir)
     folder.mkdir(parents=True, exist_ok=True)
     for name, logger in (("worker.log", root), ("events.log", sampled)):
+        # Opened on the first record: no empty events.log for topologies never sampled.
         rotating = logging.handlers.RotatingFileHandler(
-            folder / name, maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS
+            folder / name, maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS, delay=True
         )
         rotating.setFormatter(fmt)
         logger.addHandler(rotating)
