@@ -14,6 +14,7 @@ not be loaded or packed; 2 bad usage.
 from __future__ import annotations
 
 import argparse
+import functools
 import getpass
 import json
 import logging
@@ -23,6 +24,7 @@ import signal
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -88,23 +90,24 @@ def _client_options(p: argparse.ArgumentParser) -> None:
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the cluster commands to the ``squall`` parser."""
-    p = commands.add_parser(
-        "nimbus",
-        help="run a nimbus (cluster master) daemon",
-        description="Run nimbus: accept topologies, schedule them, watch their workers.",
-    )
-    _common(p)
-    p.add_argument("--pid-file", metavar="FILE", help="write the daemon's pid here")
-    p.set_defaults(func=nimbus_command)
-
-    p = commands.add_parser(
-        "supervisor",
-        help="run a supervisor daemon (starts this machine's workers)",
-        description="Run a supervisor: start and watch the workers nimbus assigns here.",
-    )
-    _common(p)
-    p.add_argument("--pid-file", metavar="FILE", help="write the daemon's pid here")
-    p.set_defaults(func=supervisor_command)
+    for name, helptext, description, command in (
+        (
+            "nimbus",
+            "run a nimbus (cluster master) daemon",
+            "Run nimbus: accept topologies, schedule them, watch their workers.",
+            nimbus_command,
+        ),
+        (
+            "supervisor",
+            "run a supervisor daemon (starts this machine's workers)",
+            "Run a supervisor: start and watch the workers nimbus assigns here.",
+            supervisor_command,
+        ),
+    ):
+        p = commands.add_parser(name, help=helptext, description=description)
+        _common(p)
+        p.add_argument("--pid-file", metavar="FILE", help="write the daemon's pid here")
+        p.set_defaults(func=command)
 
     p = commands.add_parser(
         "dev-zookeeper",
@@ -194,16 +197,41 @@ def _conf(args: argparse.Namespace, topology_conf: bool = False) -> dict[str, An
     return K.merged(conf)
 
 
-def _setup_logging() -> None:
+_Handler = Callable[[argparse.Namespace], int]
+_ConfiguredCommand = Callable[[argparse.Namespace, dict[str, Any]], int]
+
+
+def _configured(topology_conf: bool = False) -> Callable[[_ConfiguredCommand], _Handler]:
+    """Make ``command(args, conf)`` a handler of ``args`` alone.
+
+    The handler reads the config first (see :func:`_conf`); one that cannot be
+    read or is invalid is bad usage: its message, and exit status 2.
+    """
+
+    def wrap(command: _ConfiguredCommand) -> _Handler:
+        @functools.wraps(command)
+        def handler(args: argparse.Namespace) -> int:
+            try:
+                conf = _conf(args, topology_conf)
+            except K.DaemonConfigError as e:
+                return _fail(str(e), 2)
+            return command(args, conf)
+
+        return handler
+
+    return wrap
+
+
+def _start_daemon(pid_file: str | None) -> threading.Event:
+    """Log to stderr, write the pid file; returns the event that SIGINT and SIGTERM set."""
     logging.basicConfig(
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
     logging.getLogger("kazoo").setLevel(logging.WARNING)
-
-
-def _stop_on_signals() -> threading.Event:
+    if pid_file:
+        Path(pid_file).write_text(str(os.getpid()))
     stop = threading.Event()
 
     def handle(signum: int, frame: Any) -> None:
@@ -214,30 +242,20 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
-def _write_pid(path: str | None) -> None:
-    if path:
-        Path(path).write_text(str(os.getpid()))
-
-
 def _fail(message: str, status: int = EXIT_REFUSED) -> int:
     sys.stderr.write(f"squall: {message}\n")
     return status
 
 
 # -- daemons ------------------------------------------------------------------------------
-def nimbus_command(args: argparse.Namespace) -> int:
+@_configured()
+def nimbus_command(args: argparse.Namespace, conf: dict[str, Any]) -> int:
     """``squall nimbus``: the HTTP API on nimbus.host:nimbus.thrift.port, and the monitor loop."""
     from squall.cluster import zookeeper_store
     from squall.daemon.nimbus import Nimbus, NimbusServer
     from squall.daemon.nimbus_client import NimbusClient
 
-    try:
-        conf = _conf(args)
-    except K.DaemonConfigError as e:
-        return _fail(str(e), 2)
-    _setup_logging()
-    _write_pid(args.pid_file)
-    stop = _stop_on_signals()
+    stop = _start_daemon(args.pid_file)
     token = conf.get(K.NIMBUS_AUTH_TOKEN) or None
 
     def fetch(info: Any, tid: str) -> tuple[bytes, dict[str, Any]]:
@@ -270,18 +288,13 @@ def nimbus_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def supervisor_command(args: argparse.Namespace) -> int:
+@_configured()
+def supervisor_command(args: argparse.Namespace, conf: dict[str, Any]) -> int:
     """``squall supervisor``: run until SIGINT/SIGTERM (its workers keep running)."""
     from squall.cluster import zookeeper_store
     from squall.daemon.supervisor import Supervisor
 
-    try:
-        conf = _conf(args)
-    except K.DaemonConfigError as e:
-        return _fail(str(e), 2)
-    _setup_logging()
-    _write_pid(args.pid_file)
-    stop = _stop_on_signals()
+    stop = _start_daemon(args.pid_file)
     supervisor = Supervisor(conf, zookeeper_store(conf))
     viewer = _start_logviewer(conf, supervisor)
     logging.getLogger("squall.supervisor").info(
@@ -393,17 +406,25 @@ def _client(args: argparse.Namespace, conf: dict[str, Any]) -> NimbusClient:
     return client
 
 
-def submit_command(args: argparse.Namespace) -> int:
+def _reply(ask: Callable[[], str], refused: str = "") -> int:
+    """Print what ``ask()`` returns; when nimbus refuses, its message after ``refused``, exit 1."""
+    from squall.daemon.nimbus_client import NimbusClientError
+
+    try:
+        text = ask()
+    except NimbusClientError as e:
+        return _fail(f"{refused}{e}")
+    sys.stdout.write(text)
+    return EXIT_OK
+
+
+@_configured(topology_conf=True)
+def submit_command(args: argparse.Namespace, conf: dict[str, Any]) -> int:
     """``squall submit``: load, check and package the topology, then upload and submit it."""
     from squall.api.errors import InvalidTopologyError
     from squall.cli.loader import TopologyLoadError
     from squall.daemon.code_package import PackageError
-    from squall.daemon.nimbus_client import NimbusClientError
 
-    try:
-        conf = _conf(args, topology_conf=True)
-    except K.DaemonConfigError as e:
-        return _fail(str(e), 2)
     topology_conf = dict(args.overrides)
     try:
         request, package = prepare_submission(args.target, args.name, topology_conf)
@@ -411,16 +432,16 @@ def submit_command(args: argparse.Namespace) -> int:
         return _fail(str(e))
     request["inactive"] = bool(args.inactive)
     client = _client(args, conf)
-    try:
+
+    def upload_and_submit() -> str:
         request["code"] = client.upload(package)
         tid = client.submit(request)
-    except NimbusClientError as e:
-        return _fail(f"nimbus refused the topology {request['name']!r}: {e}")
-    sys.stdout.write(
-        f"Submitted topology {request['name']!r} as {tid} "
-        f"({len(package)} byte package, {request['num_workers']} workers)\n"
-    )
-    return EXIT_OK
+        return (
+            f"Submitted topology {request['name']!r} as {tid} "
+            f"({len(package)} byte package, {request['num_workers']} workers)\n"
+        )
+
+    return _reply(upload_and_submit, f"nimbus refused the topology {request['name']!r}: ")
 
 
 def prepare_submission(
@@ -484,36 +505,19 @@ def _owner() -> str:
         return ""
 
 
-def list_command(args: argparse.Namespace) -> int:
+@_configured()
+def list_command(args: argparse.Namespace, conf: dict[str, Any]) -> int:
     """``squall list``: Storm's table of topologies."""
-    from squall.daemon.nimbus_client import NimbusClientError
-
-    try:
-        conf = _conf(args)
-    except K.DaemonConfigError as e:
-        return _fail(str(e), 2)
-    try:
-        topologies = _client(args, conf).topologies()
-    except NimbusClientError as e:
-        return _fail(str(e))
-    sys.stdout.write(format_list(topologies))
-    return EXIT_OK
+    client = _client(args, conf)
+    return _reply(lambda: format_list(client.topologies()))
 
 
-def get_errors_command(args: argparse.Namespace) -> int:
+@_configured()
+def get_errors_command(args: argparse.Namespace, conf: dict[str, Any]) -> int:
     """``squall get-errors NAME``: the latest error per component, as Storm prints them."""
-    from squall.daemon.nimbus_client import NimbusClientError
-
-    try:
-        conf = _conf(args)
-    except K.DaemonConfigError as e:
-        return _fail(str(e), 2)
-    try:
-        errors = _client(args, conf).errors(args.topology)
-    except NimbusClientError as e:
-        return _fail(str(e))
-    sys.stdout.write(json.dumps(latest_errors(args.topology, errors), indent=2) + "\n")
-    return EXIT_OK
+    client = _client(args, conf)
+    name = args.topology
+    return _reply(lambda: json.dumps(latest_errors(name, client.errors(name)), indent=2) + "\n")
 
 
 def latest_errors(name: str, errors: list[dict[str, Any]]) -> dict[str, Any]:
@@ -577,35 +581,28 @@ def format_list(topologies: list[dict[str, Any]]) -> str:
     return "".join(line.rstrip() + "\n" for line in lines)
 
 
-def _action_command(args: argparse.Namespace) -> int:
-    from squall.daemon.nimbus_client import NimbusClientError
-
-    try:
-        conf = _conf(args)
-    except K.DaemonConfigError as e:
-        return _fail(str(e), 2)
+@_configured()
+def _action_command(args: argparse.Namespace, conf: dict[str, Any]) -> int:
     client = _client(args, conf)
     name = args.topology
-    try:
+    executors: dict[str, int] = {}
+    for item in args.executors if args.action == "rebalance" else ():
+        comp, sep, n = item.partition("=")
+        if not sep or not n.strip().isdigit():
+            return _fail(f"-e expects COMPONENT=N, got {item!r}", 2)
+        executors[comp.strip()] = int(n)
+
+    def act() -> str:
         if args.action == "kill":
             client.kill(name, args.wait)
-            message = f"Killed topology: {name}"
-        elif args.action == "activate":
+            return f"Killed topology: {name}\n"
+        if args.action == "activate":
             client.activate(name)
-            message = f"Activated topology: {name}"
-        elif args.action == "deactivate":
+            return f"Activated topology: {name}\n"
+        if args.action == "deactivate":
             client.deactivate(name)
-            message = f"Deactivated topology: {name}"
-        else:
-            executors: dict[str, int] = {}
-            for item in args.executors:
-                comp, sep, n = item.partition("=")
-                if not sep or not n.strip().isdigit():
-                    return _fail(f"-e expects COMPONENT=N, got {item!r}", 2)
-                executors[comp.strip()] = int(n)
-            client.rebalance(name, args.wait, args.num_workers, executors)
-            message = f"Topology {name} is rebalancing"
-    except NimbusClientError as e:
-        return _fail(str(e))
-    sys.stdout.write(message + "\n")
-    return EXIT_OK
+            return f"Deactivated topology: {name}\n"
+        client.rebalance(name, args.wait, args.num_workers, executors)
+        return f"Topology {name} is rebalancing\n"
+
+    return _reply(act)
