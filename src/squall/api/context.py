@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from squall.api.grouping import GroupingSpec
 from squall.api.topology import GlobalStreamId
+
+
+def no_engine() -> None:
+    """``wake`` of a context no engine runs (nothing to wake)."""
 
 
 @dataclass(frozen=True)
@@ -24,6 +29,11 @@ class TopologyContext:
         output_fields: this component's streams -> field names.
         stream_fields: every component -> stream -> field names.
         worker_index: which local worker process runs this task (0-based).
+        now: the engine's clock, in seconds (simulated time in tests): what
+            components that keep time (windows, batch timeouts) should read.
+        wake: ends the engine's idle wait; safe from any thread. Call it after
+            handing this task input from another thread (a fetcher, a callback),
+            so that ``next_tuple``/``process`` sees it at once.
     """
 
     topology_name: str
@@ -36,6 +46,8 @@ class TopologyContext:
     output_fields: Mapping[str, Sequence[str]]
     stream_fields: Mapping[str, Mapping[str, Sequence[str]]]
     worker_index: int = 0
+    now: Callable[[], float] = time.monotonic
+    wake: Callable[[], None] = no_engine
 
     @property
     def task_index(self) -> int:

@@ -39,7 +39,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -132,7 +132,8 @@ class WindowedBolt(Bolt):
         self._process_window = self.process
         self.process = self._squall_on_tuple  # type: ignore[method-assign,assignment]
         self._anchors: list[Tuple] | None = None
-        self._clock: Any = None
+        # The engine's clock (context.now: simulated in tests); None until set up.
+        self._now_fn: Callable[[], float] | None = None
         self._tuples: deque[tuple[float, Tuple]] = deque()  # (timestamp, tuple), oldest first
         self._new: list[Tuple] = []
         self._expired: list[Tuple] = []
@@ -190,12 +191,12 @@ class WindowedBolt(Bolt):
                     f"topology.max.spout.pending ({pending}); the spout would stall"
                 )
         self._length, self._slide = length, slide
-        executor = getattr(getattr(self, "_collector", None), "executor", None)
-        self._clock = getattr(getattr(executor, "engine", None), "clock", None)
+        context = getattr(self, "context", None)
+        self._now_fn = context.now if context is not None else time.monotonic
 
     def _now(self) -> float:
-        clock = self._clock
-        return float(clock.now()) if clock is not None else time.monotonic()
+        fn = self._now_fn
+        return float(fn()) if fn is not None else time.monotonic()
 
     # -- emitting -------------------------------------------------------------------------
     def emit(
@@ -219,7 +220,7 @@ class WindowedBolt(Bolt):
 
     # -- the machinery --------------------------------------------------------------------
     def _squall_on_tuple(self, tup: Tuple) -> None:
-        if self._next_end is None and self._clock is None:
+        if self._next_end is None and self._now_fn is None:
             self._squall_setup(self.conf)
         field = type(self).timestamp_field
         if field:
@@ -275,7 +276,7 @@ class WindowedBolt(Bolt):
         self._new.append(tup)
 
     def process_tick(self, tup: Tuple) -> None:
-        if self._clock is None:
+        if self._now_fn is None:
             self._squall_setup(self.conf)
         if type(self).timestamp_field:
             if not self._latest:

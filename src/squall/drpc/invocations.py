@@ -155,12 +155,14 @@ class RemoteFetcher:
         function: str,
         token: str | None = None,
         buffer_size: int = FETCH_BUFFER,
+        on_fetch: Callable[[], None] | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.function = function
         self.token = token
         self.buffer_size = buffer_size
+        self.on_fetch = on_fetch
         self.buffer: deque[DRPCRequest] = deque()
         self._active = threading.Event()
         self._closed = threading.Event()
@@ -226,6 +228,8 @@ class RemoteFetcher:
                 failing = False
                 backoff = 0.05
                 self.buffer.extend(got)
+                if got and self.on_fetch is not None:
+                    self.on_fetch()  # the spout's engine picks them up now, not after idling
         finally:
             client.close()
 

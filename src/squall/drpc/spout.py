@@ -21,11 +21,12 @@ Where requests come from:
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from squall.api.component import Spout
-from squall.api.context import TopologyContext
+from squall.api.context import TopologyContext, no_engine
 from squall.drpc import conf as K
 from squall.drpc import registry
 from squall.drpc.invocations import InvocationSender, RemoteFetcher
@@ -42,12 +43,22 @@ def return_info(request_id: str, host: str, port: int) -> str:
 
 
 class _InProcessSource:
-    """A server in this process: fetch and fail are direct, non-blocking calls."""
+    """A server in this process: fetch and fail are direct, non-blocking calls.
 
-    def __init__(self, host: str, port: int, function: str) -> None:
+    When it finds no request it asks the service to ``wake`` the engine when one
+    arrives, so an idle topology answers at once.
+    """
+
+    def __init__(self, host: str, port: int, function: str, wake: Callable[[], None]) -> None:
         self.host = host
         self.port = port
         self.function = function
+        self.wake = wake
+        # The service we asked to call _ready (None once it did); guarded: _ready runs
+        # on the server's thread.
+        self._lock = threading.Lock()
+        self._watching: object | None = None
+        self._cancel: Callable[[], None] | None = None
 
     def pop(self) -> DRPCRequest | None:
         # Looked up per call: a restarted server registers a new service object.
@@ -55,7 +66,21 @@ class _InProcessSource:
         if svc is None:
             return None
         req = svc.fetch_request(self.function)
-        return req if req.request_id else None
+        if req.request_id:
+            return req
+        with self._lock:
+            if self._watching is svc:
+                return None
+            self._watching = svc
+        # May call _ready at once (a request came in meanwhile): the next pop re-arms.
+        self._cancel = svc.watch(self.function, self._ready)
+        return None
+
+    def _ready(self) -> None:
+        # Any thread (the server's): a request is queued, or the server closes.
+        with self._lock:
+            self._watching = None
+        self.wake()
 
     def fail(self, request_id: str) -> None:
         svc = registry.lookup(self.host, self.port)
@@ -66,17 +91,22 @@ class _InProcessSource:
 
     def deactivate(self) -> None: ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        cancel, self._cancel = self._cancel, None
+        if cancel is not None:
+            cancel()
 
 
 class _RemoteSource:
     """A server in another process: a fetcher thread and a sender thread for fails."""
 
-    def __init__(self, host: str, port: int, function: str, token: str | None) -> None:
+    def __init__(
+        self, host: str, port: int, function: str, token: str | None, wake: Callable[[], None]
+    ) -> None:
         self.host = host
         self.port = port
         self.function = function
-        self.fetcher = RemoteFetcher(host, port, function, token)
+        self.fetcher = RemoteFetcher(host, port, function, token, on_fetch=wake)
         self.sender = InvocationSender(host, port, token)
         self.pop = self.fetcher.pop
 
@@ -123,9 +153,11 @@ class DRPCSpout(Spout):
         self._sources: list[Any] = []
         self._infos: list[tuple[str, int]] = []
         self._index = 0
+        self._wake: Callable[[], None] = no_engine
 
     def initialize(self, conf: Mapping[str, Any], context: TopologyContext) -> None:
         where = f"component {context.component_id!r} (DRPCSpout for {self.function!r})"
+        self._wake = context.wake
         if self.local_id is not None:
             if registry.lookup(self.local_id, 0) is None:
                 raise RuntimeError(
@@ -156,9 +188,9 @@ class DRPCSpout(Spout):
 
     def _add(self, host: str, port: int, token: str | None) -> None:
         if registry.lookup(host, port) is not None or port == 0:
-            src: Any = _InProcessSource(host, port, self.function)
+            src: Any = _InProcessSource(host, port, self.function, self._wake)
         else:
-            src = _RemoteSource(host, port, self.function, token)
+            src = _RemoteSource(host, port, self.function, token, self._wake)
         self._sources.append(src)
         self._infos.append((host, port))
 

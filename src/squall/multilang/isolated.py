@@ -22,11 +22,12 @@ import dataclasses
 import os
 import pickle
 import sys
+import time
 from collections.abc import Mapping
 from typing import Any
 
 from squall.api.component import Component, Spout
-from squall.api.context import TopologyContext
+from squall.api.context import TopologyContext, no_engine
 from squall.api.topology import ComponentDef, set_isolation
 from squall.multilang.adapter import PickleMsgpackCodec
 from squall.multilang.codec import Codec, codec_for
@@ -57,9 +58,14 @@ def isolated_command(
 
 
 def _plain(ctx: TopologyContext) -> TopologyContext:
-    """The context with plain dicts (mapping proxies do not pickle)."""
+    """The context with plain dicts (mapping proxies do not pickle), and no engine hooks.
+
+    The child has no engine: its clock is its own and there is nothing to wake.
+    """
     return dataclasses.replace(
         ctx,
+        now=time.monotonic,
+        wake=no_engine,
         task_to_component=dict(ctx.task_to_component),
         component_tasks={k: tuple(v) for k, v in ctx.component_tasks.items()},
         sources=dict(ctx.sources),

@@ -100,6 +100,9 @@ class Engine:
         self._calls: deque[tuple[Callable[[], Any], Future[Any]]] = deque()
         self._loop_thread: int | None = None
         self._stop = threading.Event()
+        # Set by wake(): the idle wait returns at once (input arrived from another thread).
+        self._woken = threading.Event()
+        self._remote_wake: Callable[[], None] | None = getattr(remote, "wake", None)
         self._build()
 
     # -- construction ---------------------------------------------------------
@@ -148,6 +151,8 @@ class Engine:
                     output_fields={s: st.fields for s, st in cdef.outputs.items()},
                     stream_fields=stream_fields,
                     worker_index=self.worker_index,
+                    now=self.clock.now,
+                    wake=self.wake,
                 )
                 routes: dict[str, Route] = {}
                 for sname, st in cdef.outputs.items():
@@ -479,7 +484,7 @@ class Engine:
         up to 1 ms (Storm's progressive wait strategy).
         """
         stop = stop or self._stop
-        wait = idle_wait or time.sleep
+        wait = idle_wait or self._idle_wait
         self._loop_thread = threading.get_ident()
         try:
             self._run(stop, wait, poll)
@@ -513,6 +518,24 @@ class Engine:
 
     def stop(self) -> None:
         self._stop.set()
+        self.wake()
+
+    def wake(self) -> None:
+        """End the loop's idle wait now. Safe from any thread.
+
+        A component fed from outside the loop (a DRPC spout whose requests a
+        background thread fetches, say) calls it (as ``context.wake()``) after
+        queueing input, so the input is picked up at once rather than after the
+        idle back-off (up to 1 ms).
+        """
+        self._woken.set()
+        if self._remote_wake is not None:
+            self._remote_wake()
+
+    def _idle_wait(self, secs: float) -> None:
+        """The idle wait without a transport: sleep ``secs``, or until :meth:`wake`."""
+        if self._woken.wait(secs):
+            self._woken.clear()
 
     def call(self, fn: Callable[[], Any], timeout: float = 30.0) -> Any:
         """Run ``fn`` on the loop thread between passes and return its result.
@@ -523,6 +546,7 @@ class Engine:
             return fn()
         fut: Future[Any] = Future()
         self._calls.append((fn, fut))
+        self.wake()
         return fut.result(timeout)
 
     def _drain_calls(self) -> None:

@@ -35,8 +35,11 @@ Wire format: single-part ZeroMQ messages (one send per batch), starting with a
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import struct
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -176,6 +179,13 @@ class ZmqLink:
         self._endpoints: dict[int, str] = {}
         self._poller = zmq.Poller()
         self._poller.register(self._pull, zmq.POLLIN)
+        # A self-pipe in the same poll: wake() (any thread) ends an idle wait at once.
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._poller.register(self._wake_r, zmq.POLLIN)
+        # Held while writing to or closing the pipe: a closed fd number may be reused.
+        self._wake_lock = threading.Lock()
         self._push: dict[int, zmq.Socket[Any]] = {}
         # Per peer: messages its socket did not accept yet, in order.
         self._backlog: dict[int, deque[bytes]] = {}
@@ -355,12 +365,33 @@ class ZmqLink:
         return delivered
 
     def idle_wait(self, secs: float) -> None:
-        """Block until a message arrives or ``secs`` pass."""
+        """Block until a message arrives, :meth:`wake` is called, or ``secs`` pass."""
         ms = secs * 1000.0
         if ms >= 1.0:
-            self._poller.poll(int(ms))
-        elif not self._poller.poll(0):
-            time.sleep(secs)
+            ready = self._poller.poll(int(ms))
+        else:
+            ready = self._poller.poll(0)
+            if not ready:
+                time.sleep(secs)
+        if ready:
+            self._drain_wake()
+
+    def wake(self) -> None:
+        """End an idle wait now (safe from any thread: it writes a byte to a pipe)."""
+        with self._wake_lock:
+            if self._closed:
+                return
+            try:
+                os.write(self._wake_w, b"w")
+            except OSError:
+                pass  # the pipe is full: a wake-up is pending already
+
+    def _drain_wake(self) -> None:
+        try:
+            while os.read(self._wake_r, 4096):
+                pass
+        except OSError:
+            pass  # empty (BlockingIOError), or closed
 
     # -- control ----------------------------------------------------------------
     def _check_backpressure(self) -> None:
@@ -456,5 +487,9 @@ class ZmqLink:
         for sock in self._push.values():
             sock.close(0)
         self._pull.close(0)
+        with self._wake_lock:
+            for fd in (self._wake_r, self._wake_w):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
         if self._own_context:
             self._ctx.term()

@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from squall import config as C
@@ -50,18 +50,6 @@ log = logging.getLogger("squall.trident")
 BATCH_EMIT_INTERVAL_KEY = "topology.trident.batch.emit.interval.millis"
 DEFAULT_BATCH_EMIT_INTERVAL_MS = 500
 _LIFE_SPAN = 1 << 20  # attempts per coordinator life before the counter reaches the next life
-
-
-def engine_clock(component: Any) -> Any:
-    """The clock of the engine running ``component`` (simulated in tests), or None.
-
-    The coordinator paces batches by the engine's clock so that simulated time
-    drives it; the collector the engine attaches is the spout task, which knows
-    its executor and engine.
-    """
-    executor = getattr(getattr(component, "_collector", None), "executor", None)
-    engine = getattr(executor, "engine", None)
-    return getattr(engine, "clock", None)
 
 
 class MasterBatchCoordinator(Spout):
@@ -99,7 +87,8 @@ class MasterBatchCoordinator(Spout):
         self.commits = 0
         self.replays = 0
         self._store: Any = None
-        self._clock: Any = None
+        # The engine's clock (context.now): simulated time drives the batches in tests.
+        self._now_fn: Callable[[], float] = time.monotonic
         self._started: dict[int, float] = {}
         self.batch_latencies_ms: deque[float] = deque(maxlen=4096)
 
@@ -117,7 +106,7 @@ class MasterBatchCoordinator(Spout):
         if not isinstance(interval, int | float) or isinstance(interval, bool) or interval < 0:
             raise ValueError(f"{where}: {BATCH_EMIT_INTERVAL_KEY} must be >= 0, got {interval!r}")
         self.interval_secs = float(interval) / 1000.0
-        self._clock = engine_clock(self)
+        self._now_fn = context.now
         self._store = self.meta.connect()
         currtx, lives = self._store.get_many(self.meta_table, ["currtx", "lives"])
         self.committed = int(currtx or 0)
@@ -133,8 +122,7 @@ class MasterBatchCoordinator(Spout):
         )
 
     def _now(self) -> float:
-        clock = self._clock
-        return float(clock.now()) if clock is not None else time.monotonic()
+        return float(self._now_fn())
 
     def _start(self, txid: int) -> None:
         self._started.setdefault(txid, self._now())
@@ -233,5 +221,4 @@ __all__ = [
     "BATCH_EMIT_INTERVAL_KEY",
     "DRPCBatchSpout",
     "MasterBatchCoordinator",
-    "engine_clock",
 ]
