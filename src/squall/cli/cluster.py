@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from squall import config as C
+from squall.cli.options import add_conf_file_option, add_config_option, add_nimbus_options
 from squall.cluster import conf as K
 
 if TYPE_CHECKING:
@@ -48,44 +49,21 @@ DEV_ZOOKEEPER_PATH = "dev.zookeeper.path"
 ZOOKEEPER_JAR = Path("/usr/share/java/zookeeper.jar")
 
 
-def _config_pair(text: str) -> tuple[str, Any]:
-    key, sep, value = text.partition("=")
-    key = key.strip()
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return key, C.parse_value(value)
-
-
 def _common(p: argparse.ArgumentParser, topology_conf: bool = False) -> None:
-    p.add_argument(
-        "--conf",
-        metavar="FILE",
-        default=os.environ.get("SQUALL_CONF"),
-        help="the cluster config, JSON or TOML (default: $SQUALL_CONF)",
-    )
-    p.add_argument(
-        "-c",
-        "--config",
-        dest="overrides",
-        action="append",
-        type=_config_pair,
-        default=[],
-        metavar="KEY=VALUE",
-        help=(
+    add_conf_file_option(p)
+    add_config_option(
+        p,
+        (
             "set a topology config key (repeatable; VALUE is JSON if it parses)"
             if topology_conf
             else "override a cluster config key (repeatable; VALUE is JSON if it parses)"
         ),
+        dest="overrides",
     )
 
 
 def _client_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--nimbus",
-        metavar="HOST:PORT",
-        help="ask this nimbus (default: nimbus.seeds and nimbus.thrift.port from the config)",
-    )
-    p.add_argument("--token", help="nimbus's shared secret (default: nimbus.auth.token)")
+    add_nimbus_options(p, "nimbus.seeds and nimbus.thrift.port from the config")
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -395,15 +373,23 @@ def dev_zookeeper_command(args: argparse.Namespace) -> int:
 
 
 # -- clients -------------------------------------------------------------------------------
-def _client(args: argparse.Namespace, conf: dict[str, Any]) -> NimbusClient:
+def nimbus_client(
+    conf: dict[str, Any], nimbus: str | None = None, token: str | None = None
+) -> NimbusClient:
+    """A client of ``nimbus`` (``HOST:PORT``), else of the config's ``nimbus.seeds``.
+
+    Its token is ``token``, else ``nimbus.auth.token``, else ``$SQUALL_NIMBUS_TOKEN``.
+    """
     from squall.daemon.nimbus_client import NimbusClient
 
-    token = args.token or conf.get(K.NIMBUS_AUTH_TOKEN) or os.environ.get("SQUALL_NIMBUS_TOKEN")
-    if args.nimbus:
-        return NimbusClient([args.nimbus], token or None)
-    client = NimbusClient.from_conf(conf)
-    client.token = token or None
+    secret = token or conf.get(K.NIMBUS_AUTH_TOKEN) or os.environ.get("SQUALL_NIMBUS_TOKEN")
+    client = NimbusClient([nimbus]) if nimbus else NimbusClient.from_conf(conf)
+    client.token = secret or None
     return client
+
+
+def _client(args: argparse.Namespace, conf: dict[str, Any]) -> NimbusClient:
+    return nimbus_client(conf, args.nimbus, args.token)
 
 
 def _reply(ask: Callable[[], str], refused: str = "") -> int:

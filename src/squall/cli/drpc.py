@@ -28,8 +28,8 @@ from collections.abc import Callable, Iterator, Mapping
 from types import FrameType
 from typing import Any
 
-from squall import config as C
 from squall.api.topology import TopologyDef
+from squall.cli.options import add_config_option, positive_float
 from squall.config import ConfigError
 from squall.drpc import DRPCClient, DRPCError, DRPCServer, DRPCSpout
 from squall.drpc import conf as K
@@ -58,16 +58,6 @@ examples:
 """
 
 
-def _config_pair(text: str) -> tuple[str, Any]:
-    key, sep, value = text.partition("=")
-    key = key.strip()
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(
-            f"expected KEY=VALUE (for example drpc.request.timeout.secs=60), got {text!r}"
-        )
-    return key, C.parse_value(value)
-
-
 def _port(text: str) -> int:
     try:
         value = int(text)
@@ -85,16 +75,6 @@ def _server(text: str) -> tuple[str, int]:
     return host.strip("[]"), _port(port)
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``drpc`` and ``drpc-client`` to the ``squall`` parser."""
     p = commands.add_parser(
@@ -109,15 +89,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     p.add_argument("-p", "--port", type=_port, help="HTTP port (default 3774; 0 picks a free one)")
-    p.add_argument(
-        "-c",
-        "--config",
-        dest="conf",
-        action="append",
-        type=_config_pair,
-        default=[],
-        metavar="KEY=VALUE",
-        help="a drpc.* setting, e.g. drpc.request.timeout.secs=60 (repeatable)",
+    add_config_option(
+        p,
+        "a drpc.* setting, e.g. drpc.request.timeout.secs=60 (repeatable)",
+        example="drpc.request.timeout.secs=60",
     )
     p.set_defaults(func=drpc_command)
 
@@ -142,9 +117,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         metavar="HOST:PORT",
         help="a server to call; repeat for several (calls fail over between them)",
     )
-    c.add_argument(
-        "--timeout", type=_positive_float, default=630.0, help="seconds to wait per call"
-    )
+    c.add_argument("--timeout", type=positive_float, default=630.0, help="seconds to wait per call")
     c.add_argument(
         "--retries", type=int, default=3, help="retries after a connection failure or a 503"
     )
@@ -158,10 +131,9 @@ def drpc_command(args: argparse.Namespace) -> int:
     if token:
         conf[K.DRPC_AUTH_TOKEN] = token
     try:
-        server = DRPCServer(conf, host=args.host, port=args.port)
-        server.start()
-    except (OSError, ValueError) as e:
-        sys.stderr.write(f"squall drpc: {getattr(e, 'strerror', None) or e}\n")
+        server = _start_server(conf, host=args.host, port=args.port)
+    except ConfigError as e:
+        sys.stderr.write(f"squall drpc: {e}\n")
         return 1
     stop = threading.Event()
     got: list[int] = []
@@ -188,6 +160,21 @@ def drpc_command(args: argparse.Namespace) -> int:
     sys.stdout.write(f"DRPC server stopped ({pending} pending request(s) failed with 503)\n")
     sys.stdout.flush()
     return 128 + got[0] if got else 0
+
+
+def _start_server(
+    conf: Mapping[str, Any], host: str | None = None, port: int | None = None
+) -> DRPCServer:
+    """A started :class:`~squall.drpc.DRPCServer`.
+
+    Raises:
+        ConfigError: it cannot listen (the port is taken...) or a drpc.* setting
+            is bad; the message says which.
+    """
+    try:
+        return DRPCServer(conf, host=host, port=port).start()
+    except (OSError, ValueError) as e:
+        raise ConfigError(getattr(e, "strerror", None) or str(e)) from e
 
 
 def drpc_client_command(args: argparse.Namespace) -> int:
@@ -264,10 +251,7 @@ def local_endpoint(
     token = os.environ.get(TOKEN_ENV)
     if token and not server_conf.get(K.DRPC_AUTH_TOKEN):
         server_conf[K.DRPC_AUTH_TOKEN] = token
-    try:
-        server = DRPCServer(server_conf).start()
-    except (OSError, ValueError) as e:
-        raise ConfigError(getattr(e, "strerror", None) or str(e)) from e
+    server = _start_server(server_conf)
     try:
         host = "127.0.0.1" if server.host in ("0.0.0.0", "::", "") else server.host
         auth = " -H 'Authorization: Bearer <token>'" if server_conf.get(K.DRPC_AUTH_TOKEN) else ""

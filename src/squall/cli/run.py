@@ -47,6 +47,7 @@ from squall.cli.display import (
 )
 from squall.cli.drpc import local_endpoint
 from squall.cli.loader import TopologyLoadError, load_topology
+from squall.cli.options import add_config_option, positive_float, positive_int
 from squall.cli.ui import add_server_options, start_ui
 from squall.config import ConfigError
 from squall.daemon.local_cluster import LocalCluster, LocalTopology
@@ -76,36 +77,6 @@ examples:
 """
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
-def _config_pair(text: str) -> tuple[str, Any]:
-    key, sep, value = text.partition("=")
-    key = key.strip()
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(
-            f"expected KEY=VALUE (for example topology.workers=2), got {text!r}"
-        )
-    return key, C.parse_value(value)
-
-
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``run`` command to the ``squall`` parser."""
     p = commands.add_parser(
@@ -127,26 +98,21 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument(
         "-w",
         "--workers",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="local worker processes (sets topology.workers; default 1: one process)",
     )
     p.add_argument(
         "-d",
         "--duration",
-        type=_positive_float,
+        type=positive_float,
         metavar="SECS",
         help="stop after SECS seconds (default: run until Ctrl-C)",
     )
-    p.add_argument(
-        "-c",
-        "--config",
-        dest="conf",
-        action="append",
-        type=_config_pair,
-        default=[],
-        metavar="KEY=VALUE",
-        help="set a topology config key; VALUE is JSON if it parses, else a string (repeatable)",
+    add_config_option(
+        p,
+        "set a topology config key; VALUE is JSON if it parses, else a string (repeatable)",
+        example="topology.workers=2",
     )
     p.add_argument(
         "--debug",
@@ -158,7 +124,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     add_server_options(p, prefix="ui-")
     p.add_argument(
         "--interval",
-        type=_positive_float,
+        type=positive_float,
         default=1.0,
         metavar="SECS",
         help="how often the rates are refreshed (default 1)",

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import sys
 import threading
@@ -29,9 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from squall import config as C
 from squall.api.topology import as_definition
 from squall.cli.loader import load_topology
+from squall.cli.options import add_conf_file_option, add_config_option, add_nimbus_options
 from squall.daemon.local_cluster import LocalCluster
 from squall.ui.logs import default_log_dir
 from squall.ui.server import DEFAULT_HOST, DEFAULT_PORT, UIServer
@@ -60,24 +59,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     p.add_argument("targets", nargs="*", metavar="FILE_OR_MODULE[:ATTR]", help="topologies to run")
     add_server_options(p)
-    p.add_argument(
-        "-c",
-        "--config",
-        dest="conf",
-        action="append",
-        type=_config_pair,
-        default=[],
-        metavar="KEY=VALUE",
-        help="topology config for every topology (repeatable)",
-    )
-    p.add_argument(
-        "--conf",
-        metavar="FILE",
-        default=os.environ.get("SQUALL_CONF"),
-        help="the cluster config, JSON or TOML (default: $SQUALL_CONF)",
-    )
-    p.add_argument("--nimbus", metavar="HOST:PORT", help="ask this nimbus (default: nimbus.seeds)")
-    p.add_argument("--token", help="nimbus's shared secret (default: nimbus.auth.token)")
+    add_config_option(p, "topology config for every topology (repeatable)")
+    add_conf_file_option(p)
+    add_nimbus_options(p, "nimbus.seeds")
     p.set_defaults(func=ui_command)
 
     m = commands.add_parser(
@@ -147,13 +131,6 @@ def add_server_options(p: argparse.ArgumentParser, prefix: str = "") -> None:
             "cluster, read them from here instead of from the supervisors' logviewers"
         ),
     )
-
-
-def _config_pair(text: str) -> tuple[str, Any]:
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip():
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return key.strip(), C.parse_value(value)
 
 
 def start_ui(cluster: LocalCluster, host: str, port: int, log_dir: Path | None) -> UIServer:
@@ -230,15 +207,12 @@ def cluster_ui(
     Worker logs come from every supervisor's logviewer, or from ``log_dir`` on
     this machine when one is given.
     """
+    from squall.cli.cluster import nimbus_client
     from squall.cluster import conf as K
-    from squall.daemon.nimbus_client import NimbusClient
     from squall.ui.cluster_source import ClusterSource
 
     conf = K.merged(conf)
-    secret = token or conf.get(K.NIMBUS_AUTH_TOKEN) or os.environ.get("SQUALL_NIMBUS_TOKEN")
-    client = NimbusClient([nimbus]) if nimbus else NimbusClient.from_conf(conf)
-    client.token = secret or None
-    source = ClusterSource(client)
+    source = ClusterSource(nimbus_client(conf, nimbus, token))
     return UIServer(
         source,
         host=host,
