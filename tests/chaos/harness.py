@@ -435,7 +435,8 @@ class Cluster:
         from squall.daemon.nimbus_client import NimbusClient, NimbusClientError
 
         try:
-            return NimbusClient(self.common["nimbus.seeds"], timeout_secs=2).leader()
+            token = self.common.get("nimbus.auth.token")
+            return NimbusClient(self.common["nimbus.seeds"], token, timeout_secs=2).leader()
         except NimbusClientError:
             return None
 

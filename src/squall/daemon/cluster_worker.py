@@ -67,7 +67,7 @@ from squall.serialization.batch import (
     UnencodableValueError,
 )
 from squall.state.stateful import with_checkpoints
-from squall.transport.zmq_link import ZmqLink
+from squall.transport.zmq_link import CurveKeys, ZmqLink
 
 log = logging.getLogger("squall.worker")
 
@@ -197,6 +197,8 @@ class Boot:
     heartbeat_file: str
     #: ``<logs>/workers-artifacts/<topology-id>/<port>``: worker.log and events.log go here.
     log_dir: str = ""
+    #: The topology's CURVE keys (``CurveKeys.to_json()``) when its data sockets are secured.
+    curve: Mapping[str, str] | None = None
 
     def to_json(self) -> str:
         d = dataclasses.asdict(self)
@@ -259,6 +261,7 @@ class ClusterWorker:
             host=boot.host,
             port=boot.port,
             link_class=ClusterLink,
+            curve=CurveKeys.from_json(boot.curve) if boot.curve else None,
         )
         assert isinstance(link, ClusterLink)
         self.link = link

@@ -91,6 +91,7 @@ from squall.daemon.scheduler import (
     schedule_even,
     topology_executors,
 )
+from squall.transport.zmq_link import CurveKeys
 
 log = logging.getLogger("squall.nimbus")
 
@@ -529,6 +530,10 @@ class Nimbus:
                 "conf": spec["conf"],
                 "definition": spec["definition"],
             }
+            if self.token:
+                # A secured cluster also secures the workers' data sockets: keys per
+                # topology, handed to supervisors with the code (behind the token).
+                meta["curve"] = CurveKeys.generate().to_json()
             data = upload.read_bytes()
             self._store_code(tid, data, meta)
             try:

@@ -375,6 +375,7 @@ class Supervisor:
             daemon_conf=_worker_conf(self.conf),
             heartbeat_file=str(hb_file),
             log_dir=str(log_dir),
+            curve=meta.get("curve"),
         )
         # It holds the ZooKeeper credentials, if any: readable by this user only.
         fd = os.open(boot_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -508,7 +509,10 @@ class Supervisor:
             raise
         meta["component_tasks"] = {k: list(v) for k, v in base[0].component_tasks.items()}
         self._make_environment(tmp, d.topology_id)
-        (tmp / "meta.json").write_text(json.dumps(meta))
+        # It may hold the topology's CURVE keys: readable by this user only.
+        fd = os.open(tmp / "meta.json", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(meta))
         shutil.rmtree(folder, ignore_errors=True)
         os.replace(tmp, folder)
         log.info("fetched the code of %s", d.topology_id)

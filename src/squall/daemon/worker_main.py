@@ -51,7 +51,7 @@ from squall.serialization.batch import (
     BatchEncoder,
     UnencodableValueError,
 )
-from squall.transport.zmq_link import DEFAULT_WINDOW, WINDOW_KEY, ZmqLink
+from squall.transport.zmq_link import DEFAULT_WINDOW, WINDOW_KEY, CurveKeys, ZmqLink
 
 log = logging.getLogger("squall.worker")
 
@@ -119,6 +119,7 @@ def make_link(
     host: str = "127.0.0.1",
     port: int = 0,
     link_class: type[ZmqLink] = ZmqLink,
+    curve: CurveKeys | None = None,
 ) -> ZmqLink:
     """Worker ``index``'s ZeroMQ link, sized by the topology config (local and cluster workers)."""
     max_frame = int(plan.conf.get(MAX_FRAME_BYTES_KEY) or DEFAULT_MAX_FRAME_BYTES)
@@ -134,6 +135,7 @@ def make_link(
         hwm=int(plan.conf[C.TOPOLOGY_TRANSFER_BUFFER_SIZE]),
         window=int(plan.conf.get(WINDOW_KEY) or DEFAULT_WINDOW),
         on_send_error=on_send_error,
+        curve=curve,
     )
 
 

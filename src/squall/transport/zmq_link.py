@@ -36,6 +36,7 @@ Wire format: single-part ZeroMQ messages (one send per batch), starting with a
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import struct
@@ -43,6 +44,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 import msgpack
@@ -94,6 +96,78 @@ class LinkedEngine(Protocol):
 def _count(entries: Sequence[tuple[Any, ...]]) -> int:
     """Tuples (or ack messages) in a batch: what the send window counts."""
     return sum(len(e[5]) if e[0] == _DATA else len(e[2]) for e in entries)
+
+
+@dataclass(frozen=True)
+class CurveKeys:
+    """One topology's CURVE keys (Z85 text): its workers' data sockets are encrypted and
+    admit only each other.
+
+    Every worker's PULL socket is a CURVE server with the server pair; every PUSH
+    socket connects with the client pair; a ZAP handler in each worker admits
+    only the client public key. Whoever has no keys (a port scanner, a worker of
+    another topology) is refused during the handshake, before any frame is read.
+
+    >>> keys = CurveKeys.generate()
+    >>> CurveKeys.from_json(keys.to_json()) == keys
+    True
+    >>> len(keys.server_public)
+    40
+    """
+
+    server_public: bytes
+    server_secret: bytes
+    client_public: bytes
+    client_secret: bytes
+
+    @classmethod
+    def generate(cls) -> CurveKeys:
+        server_public, server_secret = zmq.curve_keypair()
+        client_public, client_secret = zmq.curve_keypair()
+        return cls(server_public, server_secret, client_public, client_secret)
+
+    def to_json(self) -> dict[str, str]:
+        return {k: v.decode("ascii") for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CurveKeys:
+        """Raises ValueError naming the key that is missing or malformed."""
+        values = {}
+        for f in dataclasses.fields(cls):
+            v = data.get(f.name)
+            if not isinstance(v, str) or len(v) != 40:
+                raise ValueError(f"CURVE keys: {f.name!r} must be 40 Z85 characters")
+            values[f.name] = v.encode("ascii")
+        return cls(**values)
+
+
+class _Admit:
+    """A ZAP handler for one context that admits only one CURVE client key."""
+
+    def __init__(self, ctx: zmq.Context[Any], client_public: bytes, worker: int) -> None:
+        from zmq.auth.thread import ThreadAuthenticator
+
+        self.client_public = client_public
+        self.worker = worker
+        self.refused = 0
+        self._auth = ThreadAuthenticator(ctx, log=logging.getLogger("squall.transport.zap"))
+        self._auth.start()
+        self._auth.configure_curve_callback(domain="*", credentials_provider=self)
+
+    def callback(self, domain: str, key: bytes) -> bool:
+        ok = key == self.client_public
+        if not ok:
+            self.refused += 1
+            if self.refused <= 10 or self.refused % 1000 == 0:
+                log.warning(
+                    "worker %s: refused a connection without this topology's keys (%d so far)",
+                    self.worker,
+                    self.refused,
+                )
+        return ok
+
+    def stop(self) -> None:
+        self._auth.stop()
 
 
 class ZmqLink:
@@ -149,6 +223,7 @@ class ZmqLink:
         hwm: int = 1000,
         window: int = DEFAULT_WINDOW,
         on_send_error: Callable[[ValueError], None] | None = None,
+        curve: CurveKeys | None = None,
     ) -> None:
         if window <= 0:
             raise ValueError(f"{WINDOW_KEY} must be > 0, got {window}")
@@ -166,7 +241,14 @@ class ZmqLink:
         self._window = int(window)
         self._credit_every = max(1, self._window // 4)
         self._on_send_error = on_send_error
+        self._curve = curve
+        # Before the socket binds: the ZAP handler must be there for the first handshake.
+        self._admit = _Admit(self._ctx, curve.client_public, worker) if curve else None
         self._pull = self._ctx.socket(zmq.PULL)
+        if curve is not None:
+            self._pull.curve_secretkey = curve.server_secret
+            self._pull.curve_publickey = curve.server_public
+            self._pull.curve_server = True
         self._pull.setsockopt(zmq.LINGER, 0)
         self._pull.setsockopt(zmq.RCVHWM, self._hwm)
         self._pull.setsockopt(zmq.MAXMSGSIZE, encoder.max_frame_bytes + _FRAME_SLACK)
@@ -216,6 +298,10 @@ class ZmqLink:
                 continue
             endpoint = target if isinstance(target, str) else f"{self._host}:{int(target)}"
             sock = self._ctx.socket(zmq.PUSH)
+            if self._curve is not None:
+                sock.curve_serverkey = self._curve.server_public
+                sock.curve_publickey = self._curve.client_public
+                sock.curve_secretkey = self._curve.client_secret
             sock.setsockopt(zmq.LINGER, 0)
             sock.setsockopt(zmq.SNDHWM, self._hwm)
             sock.connect(f"tcp://{endpoint}")
@@ -491,5 +577,7 @@ class ZmqLink:
             for fd in (self._wake_r, self._wake_w):
                 with contextlib.suppress(OSError):
                     os.close(fd)
+        if self._admit is not None:
+            self._admit.stop()
         if self._own_context:
             self._ctx.term()
