@@ -1,4 +1,4 @@
-"""Topologies that tests run in local worker processes.
+"""Topologies and components that several tests use, some in local worker processes.
 
 Worker processes import these by name (``tests.topologies``), so they live at
 module level here; ``tests/conftest.py`` puts the repository root on sys.path,
@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from squall import Bolt, Grouping, LocalCluster, Spout, Topology
+from squall import Bolt, Grouping, LocalCluster, Spout, Topology, TopologyBuilder
 
 SENTENCES = [
     "the cow jumped over the moon",
@@ -96,16 +96,21 @@ def final_counts(metrics: Any) -> Counter[str]:
 
 
 class NumberSpout(Spout):
-    """Emits 0..N-1 with message ids; publishes the ids acked and failed."""
+    """Emits 0..N-1 with message ids; publishes the ids acked and failed.
+
+    The metrics are named by ``acked_metric`` and ``failed_metric``.
+    """
 
     outputs = ["n"]
+    acked_metric = "acked_ids"
+    failed_metric = "failed_ids"
 
     def initialize(self, conf: Any, context: Any) -> None:
         self.todo = iter(range(int(conf[NUMBER_COUNT])))
         self.acked: list[int] = []
         self.failed: list[int] = []
-        self.report_metric("acked_ids", self.acked)
-        self.report_metric("failed_ids", self.failed)
+        self.report_metric(self.acked_metric, self.acked)
+        self.report_metric(self.failed_metric, self.failed)
 
     def next_tuple(self) -> None:
         n = next(self.todo, None)
@@ -191,6 +196,33 @@ class CrashBolt(Bolt):
 class Crash(Topology):
     flood = FloodSpout.spec()
     crash = CrashBolt.spec(inputs=[flood])
+
+
+class AckOnTick(Bolt):
+    """Holds tuples until the next tick, like a batching bolt."""
+
+    auto_ack = False
+
+    def initialize(self, conf: Any, context: Any) -> None:
+        self.held: list[Any] = []
+
+    def process(self, tup: Any) -> None:
+        self.held.append(tup)
+
+    def process_tick(self, tup: Any) -> None:
+        for t in self.held:
+            self.ack(t)
+        self.held = []
+
+
+def ticked(spout: tuple[str, Any], bolt: tuple[str, Any], tick_secs: float) -> TopologyBuilder:
+    """``(name, spout)`` shuffled to ``(name, bolt)``; the bolt gets a tick every ``tick_secs``."""
+    b = TopologyBuilder()
+    b.set_spout(*spout)
+    b.set_bolt(*bolt).shuffle_grouping(spout[0]).add_configuration(
+        "topology.tick.tuple.freq.secs", tick_secs
+    )
+    return b
 
 
 def run_until_killed(workers: int) -> None:

@@ -12,6 +12,12 @@ import sys
 from collections import Counter
 from typing import Any
 
+# The multilang tests feed the same inputs as the native ones (and read them as MT.<name>).
+from tests.topologies import NUMBER_COUNT as NUMBER_COUNT
+from tests.topologies import SENTENCE_COUNT as SENTENCE_COUNT
+from tests.topologies import NumberSpout, SentenceSpout
+from tests.topologies import expected_word_counts as expected_word_counts
+
 from squall import (
     Bolt,
     FailedError,
@@ -19,27 +25,9 @@ from squall import (
     ReliableSpout,
     ShellBolt,
     ShellSpout,
-    Spout,
     Stream,
     Topology,
 )
-
-SENTENCES = [
-    "the cow jumped over the moon",
-    "an apple a day keeps the doctor away",
-    "four score and seven years ago",
-    "snow white and the seven dwarfs",
-    "i am at two with nature",
-]
-SENTENCE_COUNT = "test.sentences"
-NUMBER_COUNT = "test.numbers"
-
-
-def expected_word_counts(total: int) -> Counter[str]:
-    counts: Counter[str] = Counter()
-    for i in range(total):
-        counts.update(SENTENCES[i % len(SENTENCES)].split())
-    return counts
 
 
 def launcher(target: str, serializer: str) -> list[str]:
@@ -132,20 +120,8 @@ def pystorm_topology(serializer: str) -> type[Topology]:
 CRASH_MARK = "test.crash.mark"
 
 
-class Sentences(ReliableSpout):
-    """Emits sentence i with id i for i in 0..test.sentences-1 (split over tasks); replays fails."""
-
-    outputs = ["sentence"]
-
-    def initialize(self, conf: Any, context: Any) -> None:
-        total = int(conf[SENTENCE_COUNT])
-        n = len(context.get_component_tasks(context.component_id))
-        self.todo = iter(range(context.task_index, total, n))
-
-    def next_tuple(self) -> None:
-        i = next(self.todo, None)
-        if i is not None:
-            self.emit([SENTENCES[i % len(SENTENCES)]], tup_id=i)
+class Sentences(ReliableSpout, SentenceSpout):
+    """SentenceSpout's sentences (i with id i, split over tasks), replayed when they fail."""
 
 
 class Split(Bolt):
@@ -169,28 +145,11 @@ class Split(Bolt):
             self.emit([word])
 
 
-class Numbers(Spout):
-    """0..test.numbers-1 with ids; publishes acked and failed ids."""
+class Numbers(NumberSpout):
+    """0..test.numbers-1 with ids; publishes the ids acked and failed as ``acked``, ``failed``."""
 
-    outputs = ["n"]
-
-    def initialize(self, conf: Any, context: Any) -> None:
-        self.todo = iter(range(int(conf[NUMBER_COUNT])))
-        self.acked: list[Any] = []
-        self.failed: list[Any] = []
-        self.report_metric("acked", self.acked)
-        self.report_metric("failed", self.failed)
-
-    def next_tuple(self) -> None:
-        n = next(self.todo, None)
-        if n is not None:
-            self.emit([n], tup_id=n)
-
-    def ack(self, tup_id: Any) -> None:
-        self.acked.append(tup_id)
-
-    def fail(self, tup_id: Any) -> None:
-        self.failed.append(tup_id)
+    acked_metric = "acked"
+    failed_metric = "failed"
 
 
 class RejectOdd(Bolt):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from tests.topologies import AckOnTick, ticked
 
 from squall import Bolt, FailedError, LocalCluster, Spout, Stream, TopologyBuilder
 from squall.testing import FeederSpout, complete_topology, read_tuples
@@ -276,28 +277,9 @@ def test_failed_error_fails_the_tuple_without_reporting_an_error(cluster: LocalC
 # -- timeouts ---------------------------------------------------------------------------
 
 
-class AckOnTick(Bolt):
-    auto_ack = False
-
-    def initialize(self, conf: Any, context: Any) -> None:
-        self.held: list[Any] = []
-
-    def process(self, tup: Any) -> None:
-        self.held.append(tup)
-
-    def process_tick(self, tup: Any) -> None:
-        for t in self.held:
-            self.ack(t)
-        self.held = []
-
-
 def test_an_ack_after_the_timeout_has_no_effect(cluster: LocalCluster) -> None:
     feeder = FeederSpout(["v"])
-    b = TopologyBuilder()
-    b.set_spout("feed", feeder)
-    b.set_bolt("b0", AckOnTick).shuffle_grouping("feed").add_configuration(
-        "topology.tick.tuple.freq.secs", 12
-    )
+    b = ticked(("feed", feeder), ("b0", AckOnTick), tick_secs=12)
     run = cluster.submit("t", b, {"topology.message.timeout.secs": 5})
     feeder.feed([1], msg_id="m")
     cluster.advance_time(11)
@@ -344,11 +326,7 @@ class ResetThenAck(Bolt):
 
 def test_reset_timeout_on_every_tick_keeps_a_slow_tuple_alive(cluster: LocalCluster) -> None:
     feeder = FeederSpout(["v"])
-    b = TopologyBuilder()
-    b.set_spout("feed", feeder)
-    b.set_bolt("slow", ResetThenAck).shuffle_grouping("feed").add_configuration(
-        "topology.tick.tuple.freq.secs", 4
-    )
+    b = ticked(("feed", feeder), ("slow", ResetThenAck), tick_secs=4)
     cluster.submit("t", b, {"topology.message.timeout.secs": 5})
     feeder.feed([1], msg_id="m")
     cluster.advance_time(13, step=0.5)

@@ -7,6 +7,7 @@ import pickle
 from typing import Any
 
 import pytest
+from tests.topologies import AckOnTick, ticked
 
 from squall import Bolt, LocalCluster, Spout, Stream, Topology, TopologyBuilder, Tuple
 from squall.api.tuple import values_class
@@ -76,23 +77,14 @@ def test_bolts_get_no_ticks_unless_configured(
     assert {c for c, _, _ in tick_log} == {"every5"}
 
 
-class TickEmitter(Bolt):
+class TickEmitter(AckOnTick):
     """Holds its inputs; on each tick emits the tick's rate and acks what it held."""
 
     outputs = ["n"]
-    auto_ack = False
-
-    def initialize(self, conf: Any, context: Any) -> None:
-        self.held: list[Any] = []
-
-    def process(self, tup: Any) -> None:
-        self.held.append(tup)
 
     def process_tick(self, tup: Any) -> None:
         self.emit([tup.values.rate_secs])
-        for t in self.held:
-            self.ack(t)
-        self.held = []
+        super().process_tick(tup)
 
 
 def test_a_bolt_can_emit_from_process_tick() -> None:
@@ -339,29 +331,9 @@ def test_spouts_see_activate_deactivate_and_close_and_bolts_cleanup(
     assert "t" not in cluster.topologies
 
 
-class AckOnTick(Bolt):
-    auto_ack = False
-
-    def initialize(self, conf: Any, context: Any) -> None:
-        self.held: list[Any] = []
-
-    def process(self, tup: Any) -> None:
-        self.held.append(tup)
-
-    def process_tick(self, tup: Any) -> None:
-        for t in self.held:
-            self.ack(t)
-        self.held = []
-
-
 def test_kill_with_a_wait_lets_tuples_in_flight_finish(cluster: LocalCluster) -> None:
     feeder = FeederSpout(["v"])
-    b = TopologyBuilder()
-    b.set_spout("feed", feeder)
-    b.set_bolt("slow", AckOnTick).shuffle_grouping("feed").add_configuration(
-        "topology.tick.tuple.freq.secs", 1
-    )
-    cluster.submit("t", b)
+    cluster.submit("t", ticked(("feed", feeder), ("slow", AckOnTick), tick_secs=1))
     feeder.feed([1], msg_id=1)
     cluster.run_until_idle()
     feeder.feed([2], msg_id=2)  # never emitted: the spout is deactivated first

@@ -7,6 +7,7 @@ import threading
 from typing import Any
 
 import pytest
+from tests.topologies import AckOnTick, ticked
 
 import squall.testing
 import squall.testing.complete
@@ -364,29 +365,8 @@ def test_complete_topology_waits_for_timeouts_of_trees_that_never_complete() -> 
     assert 10 <= result.elapsed_secs <= 20
 
 
-class AckOnTick(Bolt):
-    """Holds tuples until the next tick, like a batching bolt."""
-
-    auto_ack = False
-
-    def initialize(self, conf: Any, context: Any) -> None:
-        self.held: list[Any] = []
-
-    def process(self, tup: Any) -> None:
-        self.held.append(tup)
-
-    def process_tick(self, tup: Any) -> None:
-        for t in self.held:
-            self.ack(t)
-        self.held = []
-
-
 def test_complete_topology_moves_simulated_time_so_ticks_fire() -> None:
-    b = TopologyBuilder()
-    b.set_spout("words", Words)
-    b.set_bolt("batch", AckOnTick).shuffle_grouping("words").add_configuration(
-        "topology.tick.tuple.freq.secs", 5
-    )
+    b = ticked(("words", Words), ("batch", AckOnTick), tick_secs=5)
     result = complete_topology(b, mock_sources={"words": [["a"], ["b"]]})
     assert result.acked["words"] == (0, 1)
     assert result.elapsed_secs == 5
