@@ -128,7 +128,8 @@ def drpc_command(args: argparse.Namespace) -> int:
     """Run the DRPC server until a signal; return the exit status."""
     conf: dict[str, Any] = dict(args.conf)
     token = os.environ.get(TOKEN_ENV)
-    if token:
+    # As in `squall run`: an explicit -c drpc.auth.token wins over the environment.
+    if token and not conf.get(K.DRPC_AUTH_TOKEN):
         conf[K.DRPC_AUTH_TOKEN] = token
     try:
         server = _start_server(conf, host=args.host, port=args.port)
