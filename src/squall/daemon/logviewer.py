@@ -198,6 +198,9 @@ class LogViewer:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog is 5: a burst of connections (or a flood of idle
+    # ones) would make the kernel drop new clients' SYNs, so they wait seconds to connect.
+    request_queue_size = 1024
     viewer: LogViewer
 
 

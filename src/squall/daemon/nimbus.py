@@ -969,6 +969,9 @@ class NimbusServer(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog is 5: a burst of connections (or a flood of idle
+    # ones) would make the kernel drop new clients' SYNs, so they wait seconds to connect.
+    request_queue_size = 1024
     nimbus: Nimbus
 
     def __init__(self, host: str, port: int, nimbus: Nimbus | None = None) -> None:

@@ -341,13 +341,22 @@ def _int(text: str | None, default: int, name: str) -> int:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog is 5: a burst of connections (or a flood of idle
+    # ones) would make the kernel drop new clients' SYNs, so they wait seconds to connect.
+    request_queue_size = 1024
     ui: UIServer
+
+
+#: The UI's requests carry no body (actions are in the path); more than this is refused.
+MAX_BODY_BYTES = 64 * 1024
 
 
 class _RequestHandler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
     server_version = "SquallUI"
+    # A client that stops sending in the middle of a request is dropped (slow-loris).
+    timeout = 15
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s - %s", self.address_string(), format % args)
@@ -396,9 +405,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
         callback = _first(query, "callback")
         if callback is not None and not _CALLBACK.match(callback):
             callback = None
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
         try:
+            body = self._read_body()
             if method == "POST" and not self._same_origin():
                 raise ApiError(403, "cross-site POST refused: send it from the UI's own pages")
             if path.startswith("/api/v1/log") and path in ("/api/v1/log", "/log"):
@@ -436,6 +444,25 @@ class _RequestHandler(BaseHTTPRequestHandler):
         except Exception as e:
             log.exception("UI request %s %s failed", method, self.path)
             self._json(500, exception_json(500, _reason(500), e), callback)
+
+    def _read_body(self) -> bytes:
+        """A (small) body; a large or malformed one is refused before anything is read."""
+        text = self.headers.get("Content-Length")
+        if text is None:
+            return b""
+        try:
+            length = int(text)
+        except ValueError:
+            self.close_connection = True
+            raise ApiError(400, f"bad Content-Length: {text[:40]!r}") from None
+        if length < 0:
+            self.close_connection = True
+            raise ApiError(400, f"bad Content-Length: {length}")
+        if length > MAX_BODY_BYTES:
+            # Not read: the connection is closed after the answer.
+            self.close_connection = True
+            raise ApiError(413, f"the request body is {length} bytes; the UI takes none")
+        return self.rfile.read(length) if length else b""
 
     def _same_origin(self) -> bool:
         origin = self.headers.get("Origin")
