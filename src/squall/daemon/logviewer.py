@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from squall.daemon.refusals import RefusalLog
+
 log = logging.getLogger("squall.logviewer")
 
 #: What the logviewer shows when asked for no particular range.
@@ -166,6 +168,7 @@ class LogViewer:
     def __init__(self, root: Path, host: str, port: int, token: str | None = None) -> None:
         self.root = Path(root)
         self.token = token or None
+        self.refusals = RefusalLog(log, "logviewer: refused an unauthenticated request")
         self._httpd = _Server((host, port), _Handler)
         self._httpd.viewer = self
         self.host = host
@@ -228,7 +231,7 @@ class _Handler(BaseHTTPRequestHandler):
         if viewer.token:
             given = self.headers.get("Authorization", "")
             if not hmac.compare_digest(given.encode(), f"Bearer {viewer.token}".encode()):
-                log.warning("refused an unauthenticated request from %s", self.client_address[0])
+                viewer.refusals.refused(self.client_address[0])
                 self._error(HTTPStatus.UNAUTHORIZED, "missing or wrong token")
                 return
         url = urlsplit(self.path)

@@ -85,6 +85,7 @@ from squall.cluster.store import (
     Op,
     SetData,
 )
+from squall.daemon.refusals import RefusalLog
 from squall.daemon.scheduler import (
     make_assignment,
     same_placement,
@@ -155,6 +156,7 @@ class Nimbus:
         self.wall = wall
         self.fetch_code = fetch_code
         self.token = self.conf.get(K.NIMBUS_AUTH_TOKEN) or None
+        self.refusals = RefusalLog(log, "nimbus: refused an unauthenticated request")
         self.task_timeout = float(self.conf[K.NIMBUS_TASK_TIMEOUT_SECS])
         self.launch_secs = float(self.conf[K.NIMBUS_TASK_LAUNCH_SECS])
         self.max_upload = int(self.conf[K.NIMBUS_MAX_UPLOAD_BYTES])
@@ -1005,7 +1007,7 @@ class _Handler(BaseHTTPRequestHandler):
         given = self.headers.get("Authorization", "")
         ok = hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
         if not ok:
-            log.warning("refused an unauthenticated request from %s", self.client_address[0])
+            self.server.nimbus.refusals.refused(self.client_address[0])
             self.close_connection = True
             self._reply(HTTPStatus.UNAUTHORIZED, {"error": "missing or wrong token"})
         return ok
