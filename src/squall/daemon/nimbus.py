@@ -62,6 +62,7 @@ from squall.cluster.records import (
     ExecutorId,
     NimbusInfo,
     StormBase,
+    WorkerAssignment,
     WorkerSlot,
 )
 from squall.cluster.state import (
@@ -382,8 +383,7 @@ class Nimbus:
                     with contextlib.suppress(CoordinationError):
                         self.store.delete(self.state.path(sub, tid), recursive=True)
         for tid in bases:
-            rec = self.state.assignment(tid)
-            slots = {f"{w.node}-{w.port}" for w in rec[0].workers} if rec else set()
+            slots = {f"{w.node}-{w.port}" for w in self._workers(tid)}
             try:
                 names = self.store.children(self.state.path(WORKERBEATS, tid))
             except NoNodeError:
@@ -694,12 +694,10 @@ class Nimbus:
     def detail(self, name: str) -> dict[str, Any]:
         """One topology as the UI shows it: status, shape, placement, workers, config."""
         tid, base, _version = self._find(name)
-        rec = self.state.assignment(tid)
-        workers = rec[0].workers if rec else ()
         beats = self.state.heartbeats(tid)
-        meta = self.meta(tid) if (self.code_dir / f"{tid}.json").is_file() else {}
+        meta = self._meta_if_stored(tid)
         out_workers = []
-        for w in workers:
+        for w in self._workers(tid):
             beat = beats.get(f"{w.node}-{w.port}")
             hb = beat[0] if beat is not None else None
             out_workers.append(
@@ -729,8 +727,7 @@ class Nimbus:
     def stats(self, name: str) -> dict[str, Any]:
         """Every executor's counters, as its worker last reported them, and sampled tuples."""
         tid, _base, _version = self._find(name)
-        rec = self.state.assignment(tid)
-        current = {f"{w.node}-{w.port}": w for w in rec[0].workers} if rec else {}
+        current = {f"{w.node}-{w.port}": w for w in self._workers(tid)}
         executors: list[Any] = []
         events: list[dict[str, Any]] = []
         for key, (hb, _v) in sorted(self.state.heartbeats(tid).items()):
@@ -754,8 +751,7 @@ class Nimbus:
             if not isinstance(wait_secs, int | float) or wait_secs < 0:
                 raise NimbusError(HTTPStatus.BAD_REQUEST, "the wait must be >= 0 seconds")
             return float(wait_secs)
-        meta = self.meta(tid) if (self.code_dir / f"{tid}.json").is_file() else {}
-        conf = meta.get("conf") or {}
+        conf = self._meta_if_stored(tid).get("conf") or {}
         return float(conf.get(C.TOPOLOGY_MESSAGE_TIMEOUT_SECS) or 30)
 
     def topologies(self) -> list[dict[str, Any]]:
@@ -763,8 +759,7 @@ class Nimbus:
         out = []
         now = self.wall()
         for tid, (base, _v) in sorted(self.state.storm_bases().items()):
-            rec = self.state.assignment(tid)
-            workers = rec[0].workers if rec else ()
+            workers = self._workers(tid)
             out.append(
                 {
                     "id": tid,
@@ -787,11 +782,7 @@ class Nimbus:
     def cluster(self) -> dict[str, Any]:
         """Supervisors and their slots, and the nimbus candidates."""
         sups = self.state.supervisors()
-        used: set[WorkerSlot] = set()
-        for tid in self.state.assignment_ids():
-            rec = self.state.assignment(tid)
-            if rec:
-                used |= {w.slot for w in rec[0].workers}
+        used = {w.slot for a, _v in self.state.assignments().values() for w in a.workers}
         return {
             "supervisors": [
                 {
@@ -810,6 +801,15 @@ class Nimbus:
                 for k, (_n, i) in enumerate(self.election.candidates())
             ],
         }
+
+    def _workers(self, tid: str) -> tuple[WorkerAssignment, ...]:
+        """The workers of ``tid``'s assignment (none before it is scheduled)."""
+        rec = self.state.assignment(tid)
+        return rec[0].workers if rec else ()
+
+    def _meta_if_stored(self, tid: str) -> dict[str, Any]:
+        """:meth:`meta`, or ``{}`` while this nimbus has not stored ``tid``'s code yet."""
+        return self.meta(tid) if (self.code_dir / f"{tid}.json").is_file() else {}
 
     def code_file(self, tid: str) -> Path:
         path = self.code_dir / f"{tid}.tar.gz"
