@@ -109,6 +109,9 @@ def api(cluster: LocalCluster, feeder: FeederSpout) -> StormApi:
     return StormApi(LocalSource(cluster, owner="alice"), sample_secs=1e9)
 
 
+WINDOWS = ["600", "10800", "86400", ":all-time"]  # Storm's stat windows, in its order
+
+
 def assert_fields(doc: dict[str, Any], expected: set[str]) -> None:
     missing = expected - doc.keys()
     assert not missing, f"missing Storm fields: {sorted(missing)}"
@@ -205,7 +208,7 @@ def test_topology_page_counts_known_traffic_field_by_field(
     assert (doc["window"], doc["windowHint"], doc["msgTimeout"]) == (":all-time", "All time", 30)
     assert doc["configuration"]["topology.name"] == "numbers"
     stats = by(doc["topologyStats"], "window")
-    assert list(stats) == ["600", "10800", "86400", ":all-time"]
+    assert list(stats) == WINDOWS
     for row in stats.values():
         assert_fields(row, TOPOLOGY_STATS_KEYS)
         # 20 from the spout, 18 + 10 from double (10 and 20 raise; the 10 odd numbers pass).
@@ -223,7 +226,7 @@ def test_topology_page_counts_known_traffic_field_by_field(
     assert list(bolts) == ["double", "sink"]
     for b in bolts.values():
         assert_fields(b, BOLT_KEYS)
-        double, sink = bolts["double"], bolts["sink"]
+    double, sink = bolts["double"], bolts["sink"]
     assert (double["executors"], double["tasks"], double["executed"]) == (2, 2, 20)
     assert (double["emitted"], double["acked"], double["failed"]) == (28, 18, 2)
     assert double["lastError"] == "ValueError: no multiples of ten please: 20"
@@ -279,9 +282,10 @@ def test_bolt_component_page_has_inputs_outputs_executors_and_errors(
     assert (doc["componentType"], doc["executors"], doc["tasks"], doc["name"]) == (
         "bolt", 2, 2, "numbers",
     )  # fmt: skip
+    assert [row["window"] for row in doc["boltStats"]] == WINDOWS
     for row in doc["boltStats"]:
         assert_fields(row, BOLT_WINDOW_KEYS)
-        [inp] = doc["inputStats"]
+    [inp] = doc["inputStats"]
     assert_fields(inp, INPUT_KEYS)
     assert (inp["component"], inp["stream"], inp["executed"]) == ("numbers", "default", 20)
     assert (inp["acked"], inp["failed"]) == (18, 2)
@@ -324,9 +328,10 @@ def test_spout_component_page_has_output_streams_and_executors(
     feed(cluster, feeder, range(1, 21))
     doc = api.component(tid(api), "numbers")
     assert doc["componentType"] == "spout"
+    assert [row["window"] for row in doc["spoutSummary"]] == WINDOWS
     for row in doc["spoutSummary"]:
         assert_fields(row, SPOUT_WINDOW_KEYS)
-        [out] = doc["outputStats"]
+    [out] = doc["outputStats"]
     assert_fields(out, {"stream", "emitted", "transferred", "completeLatency", "acked", "failed"})
     assert (out["stream"], out["emitted"], out["acked"], out["failed"]) == ("default", 20, 18, 2)
     [ex] = doc["executorStats"]
