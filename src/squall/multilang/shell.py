@@ -340,6 +340,29 @@ class _Shell(Component):
         return 0
 
     # -- shared command handling -------------------------------------------------------------
+    def _other(self, msg: Any, cmd: Any, kind: str) -> None:
+        """Apply ``log``/``error``/``metrics``, which mean the same to bolts and spouts.
+
+        Anything else is a fault; ``kind`` ends the error for an unknown command
+        (``"a bolt (expected ...)"``).
+        """
+        if cmd == "log":
+            self._log(msg)
+        elif cmd == "error":
+            self._error(msg)
+        elif cmd == "metrics":
+            self._metrics(msg)
+        elif type(msg) is not dict:
+            raise ProtocolError(
+                f"expected a command object, got a {type(msg).__name__}"
+                + (" (task id lists only go to the child)" if isinstance(msg, list) else ""),
+                msg,
+            )
+        elif cmd is None:
+            raise ProtocolError("message has no 'command'", msg)
+        else:
+            raise ProtocolError(f"unknown command {cmd!r} for {kind}", msg)
+
     def _log(self, msg: dict[str, Any]) -> None:
         self.logger.log(
             log_level(msg.get("level", 2)),
@@ -710,25 +733,9 @@ class ShellBolt(_Shell, Bolt):
                 self._apply_rows(m.get("b"))
             elif cmd == "sync":
                 self._hb_sent = None
-            elif cmd == "log":
-                self._log(m)
-            elif cmd == "error":
-                self._error(m)
-            elif cmd == "metrics":
-                self._metrics(m)
-            elif type(m) is not dict:
-                raise ProtocolError(
-                    f"expected a command object, got a {type(m).__name__}"
-                    + (" (task id lists only go to the child)" if isinstance(m, list) else ""),
-                    m,
-                )
-            elif cmd is None:
-                raise ProtocolError("message has no 'command'", m)
             else:
-                raise ProtocolError(
-                    f"unknown command {cmd!r} for a bolt (expected emit, ack, fail, log, error, "
-                    "sync or metrics)",
-                    m,
+                self._other(
+                    m, cmd, "a bolt (expected emit, ack, fail, log, error, sync or metrics)"
                 )
         return len(msgs)
 
@@ -934,26 +941,8 @@ class ShellSpout(_Shell, Spout):
                 # a millisecond, so an idle child is not spun in a tight loop.
                 idle = self._sent == "next" and self._emits == 0
                 self._idle_until = time.monotonic() + _IDLE_NEXT_SECS if idle else 0.0
-            elif cmd == "log":
-                self._log(m)
-            elif cmd == "error":
-                self._error(m)
-            elif cmd == "metrics":
-                self._metrics(m)
-            elif type(m) is not dict:
-                raise ProtocolError(
-                    f"expected a command object, got a {type(m).__name__}"
-                    + (" (task id lists only go to the child)" if isinstance(m, list) else ""),
-                    m,
-                )
-            elif cmd is None:
-                raise ProtocolError("message has no 'command'", m)
             else:
-                raise ProtocolError(
-                    f"unknown command {cmd!r} for a spout (expected emit, log, error, sync or "
-                    "metrics)",
-                    m,
-                )
+                self._other(m, cmd, "a spout (expected emit, log, error, sync or metrics)")
         # Only emits count as work: a sync alone lets the engine idle.
         return done
 
