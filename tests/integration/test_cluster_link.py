@@ -5,33 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from tests.zmq_links import TASKS, Sink
+from tests.zmq_links import link as zmq_link
 
-from squall.serialization import BatchDecoder, BatchEncoder
 from squall.transport.zmq_link import ZmqLink
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 
-TASKS = {0: [1], 1: [2]}
 
-
-class Sink:
-    def __init__(self) -> None:
-        self.got: list[Any] = []
-
-    def deliver(self, entries: Any) -> None:
-        self.got.extend(entries)
-
-    def backpressured_tasks(self) -> list[int]:
-        return []
-
-
-def link(index: int, port: int = 0, window: int = 4) -> tuple[ZmqLink, Sink]:
-    lk = ZmqLink(
-        index, BatchEncoder(), BatchDecoder({}), worker_tasks=TASKS, port=port, window=window
-    )
-    sink = Sink()
-    lk.attach(sink)
-    return lk, sink
+def link(index: int, port: int = 0) -> tuple[ZmqLink, Sink]:
+    return zmq_link(index, port=port, window=4)
 
 
 def pump(*links: ZmqLink, until: Any, rounds: int = 200) -> None:

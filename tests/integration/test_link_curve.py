@@ -11,31 +11,11 @@ from typing import Any
 
 import pytest
 import zmq
+from tests.zmq_links import link
 
-from squall.serialization import BatchDecoder, BatchEncoder
 from squall.transport.zmq_link import CurveKeys, ZmqLink
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
-
-TASKS = {0: [1], 1: [2]}
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.got: list[Any] = []
-
-    def deliver(self, entries: Any) -> None:
-        self.got.extend(entries)
-
-    def backpressured_tasks(self) -> list[int]:
-        return []
-
-
-def link(index: int, keys: CurveKeys | None) -> tuple[ZmqLink, Sink]:
-    lk = ZmqLink(index, BatchEncoder(), BatchDecoder({}), worker_tasks=TASKS, curve=keys)
-    sink = Sink()
-    lk.attach(sink)
-    return lk, sink
 
 
 def pump(lk: ZmqLink, secs: float) -> None:
@@ -47,8 +27,8 @@ def pump(lk: ZmqLink, secs: float) -> None:
 
 def test_workers_with_the_topologys_keys_exchange_tuples() -> None:
     keys = CurveKeys.generate()
-    a, _ = link(0, keys)
-    b, got = link(1, keys)
+    a, _ = link(0, curve=keys)
+    b, got = link(1, curve=keys)
     try:
         a.connect({1: b.port})
         a.send(1, [(1, 2, [(0, 42, 7, 1)])])
@@ -67,8 +47,8 @@ def test_workers_with_the_topologys_keys_exchange_tuples() -> None:
 @pytest.mark.parametrize("stranger", ["no keys", "another topology's keys"])
 def test_a_peer_without_the_topologys_keys_delivers_nothing(stranger: str) -> None:
     keys = CurveKeys.generate()
-    b, got = link(1, keys)
-    a, _ = link(0, None if stranger == "no keys" else CurveKeys.generate())
+    b, got = link(1, curve=keys)
+    a, _ = link(0, curve=None if stranger == "no keys" else CurveKeys.generate())
     try:
         a.connect({1: b.port})
         a.send(1, [(1, 2, [(0, 42, 7, 1)])])
@@ -85,7 +65,7 @@ def test_a_peer_without_the_topologys_keys_delivers_nothing(stranger: str) -> No
 
 def test_a_client_that_knows_the_server_key_but_not_the_client_key_is_refused_by_zap() -> None:
     keys = CurveKeys.generate()
-    b, got = link(1, keys)
+    b, got = link(1, curve=keys)
     ctx: zmq.Context[Any] = zmq.Context()
     stranger = CurveKeys.generate()
     push = ctx.socket(zmq.PUSH)
@@ -100,8 +80,9 @@ def test_a_client_that_knows_the_server_key_but_not_the_client_key_is_refused_by
                 push.send(b"\xff" * 64, zmq.NOBLOCK)
             except zmq.Again:
                 break
+        assert b._admit is not None, "a link with keys runs a ZAP handler"
         deadline = time.monotonic() + 10
-        while b._admit is not None and b._admit.refused == 0:
+        while b._admit.refused == 0:
             assert time.monotonic() < deadline, "the ZAP handler was never asked"
             pump(b, 0.05)
         pump(b, 0.3)
