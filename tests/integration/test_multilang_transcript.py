@@ -86,6 +86,8 @@ def test_the_host_writes_storms_handshake_tuples_task_ids_and_heartbeats_byte_fo
     assert handshake.startswith(b'{"pidDir":"') and handshake.endswith(b"}\nend\n")
     hs = json.loads(handshake[: -len(b"\nend\n")])
     assert list(hs) == ["pidDir", "conf", "context"]
+    # The shell's own temporary folder (gone again once the shell has closed).
+    assert Path(hs["pidDir"]).name.startswith("squall-pids-split-")
     assert Path(hs["pidDir"]).is_dir() or not Path(hs["pidDir"]).exists()
     assert hs["conf"]["topology.name"] == "transcript"
     assert hs["conf"]["topology.subprocess.timeout.secs"] == 3
