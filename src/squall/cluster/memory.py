@@ -42,6 +42,7 @@ from squall.cluster.store import (
     NodeExistsError,
     NoNodeError,
     NotEmptyError,
+    OnceWatch,
     Op,
     SetData,
     Watch,
@@ -160,7 +161,7 @@ class MemoryStore:
         self._state = ConnectionState.SUSPENDED
         self._session: int | None = None
         self._listeners: list[Callable[[ConnectionState], None]] = []
-        self._watches: list[_Once] = []  # pending, fired on any state change
+        self._watches: list[OnceWatch] = []  # pending, fired on any state change
         self._closed = False
 
     # -- session -------------------------------------------------------------------
@@ -238,9 +239,9 @@ class MemoryStore:
         # ZooKeeper does): a daemon re-reading with its wake-up callback every pass
         # must not pile up registrations.
         for s, x in table.get(path, ()):
-            if s is self and isinstance(x, _Once) and x.fn == w and not x.done:
+            if s is self and isinstance(x, OnceWatch) and x.fn == w and not x.done:
                 return
-        once = _Once(w)
+        once = OnceWatch(w)
         table.setdefault(path, []).append((self, once))
         if len(self._watches) > 256:  # forget the ones that already fired
             self._watches = [x for x in self._watches if not x.done]
@@ -372,22 +373,6 @@ class MemoryStore:
             remaining = {f"{path}/{c}" for c in node.children} - deleted
             if remaining:
                 raise NotEmptyError(path)
-
-
-class _Once:
-    """A watch that runs at most once, whichever of its triggers comes first."""
-
-    __slots__ = ("done", "fn")
-
-    def __init__(self, fn: Watch) -> None:
-        self.fn = fn
-        self.done = False
-
-    def __call__(self) -> None:
-        if self.done:
-            return
-        self.done = True
-        self.fn()
 
 
 def _fire(watches: Sequence[Watch]) -> None:

@@ -50,6 +50,31 @@ session changes state, so that nothing waits forever on a lost watch.
 """
 
 
+class OnceWatch:
+    """A :data:`Watch` that runs at most once, whichever of its triggers comes first.
+
+    A store keeps it both on the node and in its session's list, so that a state
+    change fires every pending watch; the node's event may come later, or never.
+
+    >>> calls = []
+    >>> w = OnceWatch(lambda: calls.append(1))
+    >>> w(); w(); calls, w.done
+    ([1], True)
+    """
+
+    __slots__ = ("done", "fn")
+
+    def __init__(self, fn: Watch) -> None:
+        self.fn = fn
+        self.done = False
+
+    def __call__(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        self.fn()
+
+
 class ConnectionState(enum.Enum):
     """The state of a store's session, as kazoo names it."""
 

@@ -59,6 +59,7 @@ from squall.cluster.store import (
     NoNodeError,
     NotAuthorizedError,
     NotEmptyError,
+    OnceWatch,
     Op,
     SetData,
     Watch,
@@ -289,19 +290,14 @@ class ZooKeeperStore:
                 raise _translate(op.path, result)
 
 
-class _Once:
-    __slots__ = ("done", "fn")
+class _Once(OnceWatch):
+    """A :class:`OnceWatch` whose failure is logged: it runs on a kazoo thread."""
 
-    def __init__(self, fn: Watch) -> None:
-        self.fn = fn
-        self.done = False
+    __slots__ = ()
 
     def __call__(self) -> None:
-        if self.done:
-            return
-        self.done = True
         try:
-            self.fn()
+            super().__call__()
         except Exception:
             log.exception("a ZooKeeper watch callback failed")
 
