@@ -59,7 +59,7 @@ from squall.cluster.records import (
 from squall.cluster.state import ClusterState
 from squall.cluster.store import CoordinationError, CoordinationStore, NoNodeError
 from squall.daemon import shipping
-from squall.daemon.worker_main import make_link
+from squall.daemon.worker_main import make_link, poll_with_commands
 from squall.runtime.engine import EVENT_LOGGER, Engine
 from squall.runtime.plan import ExecutorPlan, TopologyPlan, make_plan
 from squall.runtime.stats import ErrorReport
@@ -287,17 +287,7 @@ class ClusterWorker:
     def run(self) -> int:
         engine, link = self.engine, self.link
         assert engine is not None and link is not None
-        commands = self.commands
-        link_poll = link.poll
-
-        def poll() -> int:
-            n = link_poll()
-            if commands:
-                while commands:
-                    self._command(*commands.popleft())
-                n += 1
-            return n
-
+        poll = poll_with_commands(link.poll, self.commands, self._command)
         threads = [
             threading.Thread(target=self._coordinate, name="squall-coordination", daemon=True),
             threading.Thread(target=self._local_beat, name="squall-local-beat", daemon=True),
@@ -316,7 +306,8 @@ class ClusterWorker:
                 engine.shutdown()
         return self.exit_code
 
-    def _command(self, op: str, arg: Any) -> None:
+    def _command(self, command: tuple[str, Any]) -> None:
+        op, arg = command
         engine, link = self.engine, self.link
         assert engine is not None and link is not None
         if op == "activate":

@@ -33,7 +33,7 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import msgpack
 import zmq
@@ -107,6 +107,34 @@ class _ForwardLogs(logging.Handler):
             )
         except Exception:
             self.handleError(record)
+
+
+_Command = TypeVar("_Command")
+
+
+def poll_with_commands(
+    link_poll: Callable[[], int], commands: deque[_Command], run: Callable[[_Command], None]
+) -> Callable[[], int]:
+    """The engine's ``poll``: what the link received, then the commands other threads queued.
+
+    Both kinds of worker take commands from their control thread this way, so that the
+    engine is only ever touched from its loop thread.
+
+    >>> done: list[str] = []
+    >>> poll = poll_with_commands(lambda: 3, deque(["activate"]), done.append)
+    >>> poll(), poll(), done
+    (4, 3, ['activate'])
+    """
+
+    def poll() -> int:
+        n = link_poll()
+        if commands:
+            while commands:
+                run(commands.popleft())
+            n += 1
+        return n
+
+    return poll
 
 
 def make_link(
@@ -228,17 +256,7 @@ class Worker:
         engine = self.engine
         link = self.link
         assert engine is not None and link is not None
-        commands = self.commands
-        link_poll = link.poll
-
-        def poll() -> int:
-            n = link_poll()
-            if commands:
-                while commands:
-                    self._run_command(commands.popleft())
-                n += 1
-            return n
-
+        poll = poll_with_commands(link.poll, self.commands, self._run_command)
         control = threading.Thread(target=self._control_loop, name="squall-control", daemon=True)
         control.start()
         try:
