@@ -181,6 +181,11 @@ const Squall = (() => {
         }))))));
   }
 
+  // A right-aligned column of a whole-number field (counts: emitted, acked...).
+  function countCol(label, field) {
+    return { label, num: true, value: (r) => fmt.int(r[field]) };
+  }
+
   function replace(id, node) {
     const old = document.getElementById(id);
     node.id = id;
@@ -525,25 +530,25 @@ const Squall = (() => {
         { label: "Spout", value: (s) => compLink(s.spoutId) },
         { label: "Executors", num: true, value: (s) => s.executors },
         { label: "Tasks", num: true, value: (s) => s.tasks },
-        { label: "Emitted", num: true, value: (s) => fmt.int(s.emitted) },
-        { label: "Transferred", num: true, value: (s) => fmt.int(s.transferred) },
+        countCol("Emitted", "emitted"),
+        countCol("Transferred", "transferred"),
         { label: "Complete (ms)", title: "complete latency: spout emit to tree acked", num: true, value: (s) => s.completeLatency },
-        { label: "Acked", num: true, value: (s) => fmt.int(s.acked) },
-        { label: "Failed", num: true, value: (s) => fmt.int(s.failed) },
+        countCol("Acked", "acked"),
+        countCol("Failed", "failed"),
         { label: "Last error", value: errCell },
       ], doc.spouts, "No spouts."));
       replace("bolts", table([
         { label: "Bolt", value: (b) => compLink(b.boltId) },
         { label: "Executors", num: true, value: (b) => b.executors },
         { label: "Tasks", num: true, value: (b) => b.tasks },
-        { label: "Emitted", num: true, value: (b) => fmt.int(b.emitted) },
-        { label: "Transferred", num: true, value: (b) => fmt.int(b.transferred) },
+        countCol("Emitted", "emitted"),
+        countCol("Transferred", "transferred"),
         { label: "Capacity (10m)", title: "share of the last 10 minutes spent executing; near 1 means overloaded", value: (b) => capBar(b.capacity) },
-        { label: "Executed", num: true, value: (b) => fmt.int(b.executed) },
+        countCol("Executed", "executed"),
         { label: "Execute (ms)", title: "execute latency: time inside process()", num: true, value: (b) => b.executeLatency },
         { label: "Process (ms)", title: "process latency: start of process() to ack", num: true, value: (b) => b.processLatency },
-        { label: "Acked", num: true, value: (b) => fmt.int(b.acked) },
-        { label: "Failed", num: true, value: (b) => fmt.int(b.failed) },
+        countCol("Acked", "acked"),
+        countCol("Failed", "failed"),
         { label: "Last error", value: errCell },
       ], doc.bolts, "No bolts."));
       replace("workers", table([
@@ -557,11 +562,11 @@ const Squall = (() => {
       showErrors("errors", (doc.topologyErrors || []).slice(-6).reverse(), true);
       replace("windows", table([
         { label: "Window", value: (s) => s.windowPretty },
-        { label: "Emitted", num: true, value: (s) => fmt.int(s.emitted) },
-        { label: "Transferred", num: true, value: (s) => fmt.int(s.transferred) },
+        countCol("Emitted", "emitted"),
+        countCol("Transferred", "transferred"),
         { label: "Complete latency (ms)", num: true, value: (s) => s.completeLatency },
-        { label: "Acked", num: true, value: (s) => fmt.int(s.acked) },
-        { label: "Failed", num: true, value: (s) => fmt.int(s.failed) },
+        countCol("Acked", "acked"),
+        countCol("Failed", "failed"),
       ], doc.topologyStats));
       const conf = document.getElementById("conf");
       if (!conf.dataset.filled) {
@@ -615,65 +620,65 @@ const Squall = (() => {
       const spout = doc.componentType === "spout";
       replace("windows", table(spout ? [
         { label: "Window", value: (s) => s.windowPretty },
-        { label: "Emitted", num: true, value: (s) => fmt.int(s.emitted) },
-        { label: "Transferred", num: true, value: (s) => fmt.int(s.transferred) },
+        countCol("Emitted", "emitted"),
+        countCol("Transferred", "transferred"),
         { label: "Complete latency (ms)", num: true, value: (s) => s.completeLatency },
-        { label: "Acked", num: true, value: (s) => fmt.int(s.acked) },
-        { label: "Failed", num: true, value: (s) => fmt.int(s.failed) },
+        countCol("Acked", "acked"),
+        countCol("Failed", "failed"),
       ] : [
         { label: "Window", value: (s) => s.windowPretty },
-        { label: "Emitted", num: true, value: (s) => fmt.int(s.emitted) },
-        { label: "Transferred", num: true, value: (s) => fmt.int(s.transferred) },
-        { label: "Executed", num: true, value: (s) => fmt.int(s.executed) },
+        countCol("Emitted", "emitted"),
+        countCol("Transferred", "transferred"),
+        countCol("Executed", "executed"),
         { label: "Execute latency (ms)", num: true, value: (s) => s.executeLatency },
         { label: "Process latency (ms)", num: true, value: (s) => s.processLatency },
         { label: "Capacity", value: (s) => capBar(s.capacity) },
-        { label: "Acked", num: true, value: (s) => fmt.int(s.acked) },
-        { label: "Failed", num: true, value: (s) => fmt.int(s.failed) },
+        countCol("Acked", "acked"),
+        countCol("Failed", "failed"),
       ], spout ? doc.spoutSummary : doc.boltStats));
       document.getElementById("inputs-card").hidden = spout;
       if (!spout) {
         replace("inputs", table([
           { label: "From", value: (i) => el("a", { href: `/component.html?topology_id=${encodeURIComponent(tid)}&id=${encodeURIComponent(i.component)}`, text: i.component }) },
           { label: "Stream", value: (i) => i.stream },
-          { label: "Executed", num: true, value: (i) => fmt.int(i.executed) },
+          countCol("Executed", "executed"),
           { label: "Execute (ms)", num: true, value: (i) => i.executeLatency },
-          { label: "Acked", num: true, value: (i) => fmt.int(i.acked) },
-          { label: "Failed", num: true, value: (i) => fmt.int(i.failed) },
+          countCol("Acked", "acked"),
+          countCol("Failed", "failed"),
         ], doc.inputStats, "Nothing received yet."));
       }
       replace("outputs", table(spout ? [
         { label: "Stream", value: (o) => o.stream },
-        { label: "Emitted", num: true, value: (o) => fmt.int(o.emitted) },
-        { label: "Transferred", num: true, value: (o) => fmt.int(o.transferred) },
+        countCol("Emitted", "emitted"),
+        countCol("Transferred", "transferred"),
         { label: "Complete (ms)", num: true, value: (o) => o.completeLatency },
-        { label: "Acked", num: true, value: (o) => fmt.int(o.acked) },
-        { label: "Failed", num: true, value: (o) => fmt.int(o.failed) },
+        countCol("Acked", "acked"),
+        countCol("Failed", "failed"),
       ] : [
         { label: "Stream", value: (o) => o.stream },
-        { label: "Emitted", num: true, value: (o) => fmt.int(o.emitted) },
-        { label: "Transferred", num: true, value: (o) => fmt.int(o.transferred) },
+        countCol("Emitted", "emitted"),
+        countCol("Transferred", "transferred"),
       ], doc.outputStats, "Nothing emitted yet."));
       const execCols = [
         { label: "Executor", value: (e) => e.id },
         { label: "Worker", value: (e) => `${e.host}:${e.port}` },
         { label: "Uptime", value: (e) => e.uptime || "0s" },
-        { label: "Emitted", num: true, value: (e) => fmt.int(e.emitted) },
-        { label: "Transferred", num: true, value: (e) => fmt.int(e.transferred) },
+        countCol("Emitted", "emitted"),
+        countCol("Transferred", "transferred"),
       ];
       if (spout) {
         execCols.push(
           { label: "Complete (ms)", num: true, value: (e) => e.completeLatency },
-          { label: "Pending", num: true, value: (e) => fmt.int(e.pending) });
+          countCol("Pending", "pending"));
       } else {
         execCols.push(
           { label: "Capacity", value: (e) => capBar(e.capacity) },
-          { label: "Executed", num: true, value: (e) => fmt.int(e.executed) },
+          countCol("Executed", "executed"),
           { label: "Execute (ms)", num: true, value: (e) => e.executeLatency });
       }
       execCols.push(
-        { label: "Acked", num: true, value: (e) => fmt.int(e.acked) },
-        { label: "Failed", num: true, value: (e) => fmt.int(e.failed) },
+        countCol("Acked", "acked"),
+        countCol("Failed", "failed"),
         { label: "Queue", num: true, value: (e) => e.backpressure ? el("span", { class: "err", text: `${fmt.int(e.queued)} (full)` }) : fmt.int(e.queued) },
         { label: "Metrics", value: (e) => el("span", { class: "mono", text: Object.entries(e.metrics || {}).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join("  ") }) },
         { label: "Log", value: (e) => el("a", { href: e.workerLogLink, text: "worker.log" }) });
@@ -706,7 +711,7 @@ const Squall = (() => {
       replace("files", table([
         { label: "File", value: (f) => el("a", { href: `/logviewer.html?file=${encodeURIComponent(f.file)}${f.node ? `&node=${encodeURIComponent(f.node)}` : ""}`, text: f.file }) },
         { label: "Host", value: (f) => f.host || "" },
-        { label: "Size", num: true, value: (f) => fmt.int(f.size) },
+        countCol("Size", "size"),
         { label: "Modified", value: (f) => new Date(f.modified * 1000).toLocaleString() },
       ], list.files, list.logDir ? `No log files in ${list.logDir} yet.` : "This UI keeps no log files."));
       document.getElementById("logdir").textContent = list.logDir || "";
