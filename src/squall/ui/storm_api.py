@@ -40,7 +40,7 @@ import squall
 from squall.api.ids import is_system_id
 from squall.runtime.stats import ErrorReport, ExecutorSnapshot
 from squall.ui.history import ALL_TIME, WINDOWS, Counters, StatsHistory, window_secs
-from squall.ui.source import TopologyInfo, TopologyNotFound, TopologySource
+from squall.ui.source import TopologyInfo, TopologyNotFound, TopologySource, WorkerInfo
 
 JsonDict = dict[str, Any]
 
@@ -130,15 +130,19 @@ class Agg:
 
     @property
     def execute_latency(self) -> float:
-        return self.execute_ms / self.executed if self.executed else 0.0
+        return _mean(self.execute_ms, self.executed)
 
     @property
     def complete_latency(self) -> float:
-        return self.complete_ms / self.complete_n if self.complete_n else 0.0
+        return _mean(self.complete_ms, self.complete_n)
 
 
 def _sys(stream: str) -> bool:
     return is_system_id(stream)
+
+
+def _mean(total: float, n: float) -> float:
+    return total / n if n else 0.0
 
 
 def _share(part: int, whole: int, value: float) -> float:
@@ -244,15 +248,19 @@ class StormApi:
         except TopologyNotFound as e:
             raise ApiError(404, str(e)) from None
 
+    def _windowed(self, topology_id: str, window: str) -> tuple[TopologyInfo, StatsHistory]:
+        """The topology and its stats windows, for a request about ``window``."""
+        _check_window(window)
+        info = self._topology(topology_id)
+        return info, self.history(info)
+
     def log_link(self, info: TopologyInfo, worker: int, file: str = "worker.log") -> str:
         """The logviewer page of worker ``worker``'s ``file``.
 
         On a cluster the link also names the worker's supervisor (``node``): workers
         on two machines may have the same port.
         """
-        place = next((w for w in info.workers if w.index == worker), None)
-        if place is None and info.workers:
-            place = info.workers[0]
+        place = _place(info, worker)
         port = place.port if place is not None else 0
         link = f"{self.base_url}/logviewer.html?file={quote(f'{info.id}/{port}/{file}')}"
         if self.link_nodes and place is not None:
@@ -260,10 +268,8 @@ class StormApi:
         return link
 
     def _port_of_worker(self, info: TopologyInfo, worker: int) -> tuple[str, int]:
-        for w in info.workers:
-            if w.index == worker:
-                return w.host, w.port
-        return (info.workers[0].host, info.workers[0].port) if info.workers else ("", 0)
+        place = _place(info, worker)
+        return (place.host, place.port) if place is not None else ("", 0)
 
     @staticmethod
     def _kind(info: TopologyInfo, component: str) -> str:
@@ -276,8 +282,9 @@ class StormApi:
         names = {e.component for e in info.executors}
         return sorted(n for n in names if include_sys or not is_system_id(n))
 
+    @staticmethod
     def _by_component(
-        self, info: TopologyInfo, hist: StatsHistory, window: str
+        hist: StatsHistory, window: str
     ) -> dict[str, list[tuple[ExecutorSnapshot, Counters]]]:
         counters = hist.window(window_secs(window))
         out: dict[str, list[tuple[ExecutorSnapshot, Counters]]] = defaultdict(list)
@@ -478,15 +485,11 @@ class StormApi:
     def topology(
         self, topology_id: str, window: str = ALL_TIME, include_sys: bool = False
     ) -> JsonDict:
-        _check_window(window)
-        info = self._topology(topology_id)
-        hist = self.history(info)
-        by_comp_window = {w: self._by_component(info, hist, w) for w in WINDOWS}
+        info, hist = self._windowed(topology_id, window)
+        by_comp_window = {w: self._by_component(hist, w) for w in WINDOWS}
         capacities = hist.capacities()
         errors = self._errors(info)
-        last_error: dict[str, ErrorReport] = {}
-        for err in errors:
-            last_error[err.component] = err
+        last_error = {err.component: err for err in errors}  # the newest per component
 
         topology_stats = []
         for w in WINDOWS:
@@ -601,7 +604,7 @@ class StormApi:
         hist = self.history(info)
         kind = self._kind(info, component)
         capacities = hist.capacities()
-        per_window = {w: self._by_component(info, hist, w).get(component, []) for w in WINDOWS}
+        per_window = {w: self._by_component(hist, w).get(component, []) for w in WINDOWS}
         rows = per_window[window]
         dbg = info.debug_of(component)
         doc: JsonDict = {
@@ -635,7 +638,7 @@ class StormApi:
             doc["spoutSummary"] = [self._spout_window(w, per_window[w]) for w in WINDOWS]
             doc["outputStats"] = self._spout_outputs(rows, include_sys)
             doc["executorStats"] = [
-                {**self._executor_common(info, hist, s, c, include_sys), **_spout_exec(c)}
+                {**self._executor_common(info, s, c, include_sys), **_spout_exec(c)}
                 for s, c in rows
             ]
         else:
@@ -646,15 +649,9 @@ class StormApi:
             doc["outputStats"] = self._outputs(rows, include_sys)
             doc["executorStats"] = [
                 {
-                    **self._executor_common(info, hist, s, c, include_sys),
+                    **self._executor_common(info, s, c, include_sys),
                     "capacity": float_str(capacities.get(s.id, 0.0)),
-                    "executeLatency": float_str(
-                        Agg(executed=c.total_executed, execute_ms=c.execute_ms).execute_latency
-                    ),
-                    "executed": c.total_executed,
-                    "processLatency": float_str(
-                        Agg(executed=c.total_executed, execute_ms=c.execute_ms).execute_latency
-                    ),
+                    **_bolt_exec(c),
                 }
                 for s, c in rows
             ]
@@ -663,7 +660,6 @@ class StormApi:
     def _executor_common(
         self,
         info: TopologyInfo,
-        hist: StatsHistory,
         s: ExecutorSnapshot,
         c: Counters,
         include_sys: bool,
@@ -763,9 +759,7 @@ class StormApi:
                 "stream": st,
                 "emitted": d["emitted"],
                 "transferred": d["transferred"],
-                "completeLatency": float_str(
-                    d["complete_ms"] / d["complete_n"] if d["complete_n"] else 0.0
-                ),
+                "completeLatency": float_str(_mean(d["complete_ms"], d["complete_n"])),
                 "acked": round(d["acked"]),
                 "failed": round(d["failed"]),
             }
@@ -804,7 +798,7 @@ class StormApi:
     ) -> list[JsonDict]:
         out = []
         for (comp, stream), d in self._input_totals(rows, include_sys).items():
-            lat = d["execute_ms"] / d["executed"] if d["executed"] else 0.0
+            lat = _mean(d["execute_ms"], d["executed"])
             out.append(
                 {
                     "component": comp,
@@ -822,10 +816,8 @@ class StormApi:
     def topology_metrics(
         self, topology_id: str, window: str = ALL_TIME, include_sys: bool = False
     ) -> JsonDict:
-        _check_window(window)
-        info = self._topology(topology_id)
-        hist = self.history(info)
-        by_comp = self._by_component(info, hist, window)
+        info, hist = self._windowed(topology_id, window)
+        by_comp = self._by_component(hist, window)
         spouts, bolts = [], []
         for comp in self._components(info, include_sys):
             rows = by_comp.get(comp, [])
@@ -850,9 +842,7 @@ class StormApi:
                         "complete_ms_avg": [
                             {
                                 "stream_id": s,
-                                "value": float_str(
-                                    d["complete_ms"] / d["complete_n"] if d["complete_n"] else 0.0
-                                ),
+                                "value": float_str(_mean(d["complete_ms"], d["complete_n"])),
                             }
                             for s, d in outs.items()
                         ],
@@ -873,15 +863,11 @@ class StormApi:
                         "acked": entries(lambda d: round(d["acked"])),
                         "failed": entries(lambda d: round(d["failed"])),
                         "process_ms_avg": entries(
-                            lambda d: float_str(
-                                d["execute_ms"] / d["executed"] if d["executed"] else 0.0
-                            )
+                            lambda d: float_str(_mean(d["execute_ms"], d["executed"]))
                         ),
                         "executed": entries(lambda d: d["executed"]),
                         "executed_ms_avg": entries(
-                            lambda d: float_str(
-                                d["execute_ms"] / d["executed"] if d["executed"] else 0.0
-                            )
+                            lambda d: float_str(_mean(d["execute_ms"], d["executed"]))
                         ),
                     }
                 )
@@ -904,10 +890,8 @@ class StormApi:
         ``:backpressure``, ``:errors`` and a per-input ``:rate`` (tuples per
         second over the last few seconds).
         """
-        _check_window(window)
-        info = self._topology(topology_id)
-        hist = self.history(info)
-        by_comp = self._by_component(info, hist, window)
+        info, hist = self._windowed(topology_id, window)
+        by_comp = self._by_component(hist, window)
         capacities = hist.capacities()
         dt, recent = hist.recent(RATE_SECS)
         errors_by: dict[str, int] = defaultdict(int)
@@ -1033,6 +1017,12 @@ class StormApi:
 # -- small helpers -------------------------------------------------------------------------------
 
 
+def _place(info: TopologyInfo, worker: int) -> WorkerInfo | None:
+    """Worker ``worker`` of the topology, else its first worker (None: no workers yet)."""
+    place = next((w for w in info.workers if w.index == worker), None)
+    return place if place is not None or not info.workers else info.workers[0]
+
+
 def _zero_stream() -> JsonDict:
     return {
         "emitted": 0,
@@ -1045,8 +1035,12 @@ def _zero_stream() -> JsonDict:
 
 
 def _spout_exec(c: Counters) -> JsonDict:
-    lat = c.complete_ms / c.complete_n if c.complete_n else 0.0
-    return {"completeLatency": float_str(lat)}
+    return {"completeLatency": float_str(_mean(c.complete_ms, c.complete_n))}
+
+
+def _bolt_exec(c: Counters) -> JsonDict:
+    latency = float_str(_mean(c.execute_ms, c.total_executed))
+    return {"executeLatency": latency, "executed": c.total_executed, "processLatency": latency}
 
 
 def _check_window(window: str) -> None:
