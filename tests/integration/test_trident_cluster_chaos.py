@@ -13,6 +13,7 @@ import random
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.chaos.harness import Cluster, running_cluster, wait_until
@@ -69,25 +70,37 @@ def redis() -> Iterator[RedisBackend]:
         yield backend
 
 
+def submit(
+    cluster: Cluster,
+    source: Path,
+    template: str,
+    redis: RedisBackend,
+    name: str,
+    conf: dict[str, Any],
+) -> None:
+    """Write ``template`` (for this redis) into its own project folder and ``squall submit`` it."""
+    source.parent.mkdir()
+    source.write_text(template.format(port=redis.port, prefix=redis.prefix))
+    args = ["submit", str(source), "--name", name]
+    for k, v in conf.items():
+        args += ["-c", f"{k}={v}"]
+    cluster.squall(*args)
+
+
 def test_trident_counts_are_exact_with_workers_killed_on_a_cluster(
     cluster: Cluster, redis: RedisBackend, tmp_path: Path
 ) -> None:
     truth = load(redis, "sentences", 10000, seed=3)
     total = sum(truth.values())
-    project = tmp_path / "trident_project"
-    project.mkdir()
-    source = project / "trident_chaos.py"
-    source.write_text(TOPOLOGY.format(port=redis.port, prefix=redis.prefix))
     conf = {
         "topology.workers": 2,
         "topology.max.spout.pending": 3,
         "topology.trident.batch.emit.interval.millis": 10,
         "topology.message.timeout.secs": 5,
     }
-    args = ["submit", str(source), "--name", "tchaos"]
-    for k, v in conf.items():
-        args += ["-c", f"{k}={v}"]
-    cluster.squall(*args)
+    submit(
+        cluster, tmp_path / "trident_project" / "trident_chaos.py", TOPOLOGY, redis, "tchaos", conf
+    )
     wait_until(lambda: cluster.running_workers("tchaos") == 2, 60, "2 running workers")
     state = MapState(redis.connect(), "counts", "opaque")
 
@@ -159,10 +172,6 @@ def test_a_stateful_bolt_never_undercounts_with_workers_killed_on_a_cluster(
     cluster: Cluster, redis: RedisBackend, tmp_path: Path
 ) -> None:
     truth = load(redis, "sentences", 4000, seed=4)
-    project = tmp_path / "stateful_project"
-    project.mkdir()
-    source = project / "stateful_chaos.py"
-    source.write_text(STATEFUL.format(port=redis.port, prefix=redis.prefix))
     conf = {
         "topology.workers": 2,
         "topology.max.spout.pending": 200,
@@ -170,10 +179,14 @@ def test_a_stateful_bolt_never_undercounts_with_workers_killed_on_a_cluster(
         "topology.state.provider": f"redis://127.0.0.1:{redis.port}",
         "topology.state.checkpoint.interval.ms": 300,
     }
-    args = ["submit", str(source), "--name", "schaos"]
-    for k, v in conf.items():
-        args += ["-c", f"{k}={v}"]
-    cluster.squall(*args)
+    submit(
+        cluster,
+        tmp_path / "stateful_project" / "stateful_chaos.py",
+        STATEFUL,
+        redis,
+        "schaos",
+        conf,
+    )
     wait_until(lambda: cluster.running_workers("schaos") == 2, 60, "2 running workers")
     client = redis.client()
 
@@ -197,6 +210,7 @@ def test_a_stateful_bolt_never_undercounts_with_workers_killed_on_a_cluster(
         kill_worker(cluster, rng.randrange(4))
         kills += 1
     wait_until(done, 120, "every entry acked")
+    assert kills >= 1, "the run ended before any worker was killed"
     time.sleep(1.0)  # the last checkpoint
     got = counts()
     short = {w: truth[w] - got.get(w, 0) for w in truth if got.get(w, 0) < truth[w]}
