@@ -74,8 +74,14 @@ def test_a_slot_port_is_bound_as_given() -> None:
     from tests.chaos.harness import free_port
 
     port = free_port()
-    lk, _ = link(0, port=port)
+    lk, sink = link(1, port=port)
+    a, _ = link(0)
     try:
         assert lk.port == port
+        # Reachable there: a peer that only knows the port delivers to it.
+        a.connect({1: f"127.0.0.1:{port}"})
+        a.send(1, batch(1))
+        pump(a, lk, until=lambda: bool(sink.got))
     finally:
         lk.close()
+        a.close()

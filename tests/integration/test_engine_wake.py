@@ -65,7 +65,9 @@ def test_an_idle_wait_ends_when_the_engine_is_woken_from_another_thread() -> Non
     assert time.monotonic() - started < 15.0, "the wake-up did not end the wait"
     # A wake-up that came while the loop was busy is not lost: the next wait returns.
     e.wake()
+    started = time.monotonic()
     e._idle_wait(30.0)
+    assert time.monotonic() - started < 15.0, "a wake-up before the wait was lost"
 
 
 def test_a_spout_fed_from_another_thread_emits_after_context_wake() -> None:
@@ -101,7 +103,9 @@ def test_the_zeromq_links_idle_wait_ends_on_wake_and_after_close_wake_is_harmles
         assert time.monotonic() - started < 15.0, "the wake-up did not end the poll"
         for _ in range(10_000):  # a full pipe only means a wake-up is pending
             lk.wake()
+        started = time.monotonic()
         lk.idle_wait(30.0)
+        assert time.monotonic() - started < 15.0, "the pending wake-ups did not end the poll"
         lk.idle_wait(0.01)  # drained: this one waits its 10 ms and returns
     finally:
         lk.close()
