@@ -41,7 +41,7 @@ from squall.api.context import TopologyContext
 from squall.api.errors import EmitError, FailedError
 from squall.api.ids import DEFAULT_STREAM, HEARTBEAT_STREAM, SYSTEM_COMPONENT, TICK_STREAM
 from squall.api.tuple import Tuple, ValuesTuple, values_class
-from squall.multilang.codec import JsonCodec, ProtocolError
+from squall.multilang.codec import JsonCodec, MsgpackCodec
 from squall.multilang.protocol import EXTENSION_KEY
 
 #: msgpack extension code for a pickled Python value (adapter <-> Squall host only).
@@ -59,47 +59,11 @@ def ext_hook(code: int, data: bytes) -> Any:
     return msgpack.ExtType(code, data)
 
 
-class PickleMsgpackCodec:
+class PickleMsgpackCodec(MsgpackCodec):
     """msgpack framing (pystorm's) whose unknown values travel pickled: Squall host <-> adapter."""
 
-    name = "msgpack"
-
     def __init__(self) -> None:
-        self._pack = msgpack.Packer(use_bin_type=True, default=pack_default).pack
-
-    def encode(self, msg: Any) -> bytes:
-        return self._pack(msg)  # type: ignore[no-any-return]
-
-    def decoder(self, max_bytes: int) -> _PickleDecoder:
-        return _PickleDecoder(max_bytes)
-
-
-class _PickleDecoder:
-    __slots__ = ("_max", "_unpacker")
-
-    def __init__(self, max_bytes: int) -> None:
-        self._max = max_bytes
-        self._unpacker = self._new()
-
-    def _new(self) -> Any:
-        return msgpack.Unpacker(
-            raw=False, max_buffer_size=self._max, ext_hook=ext_hook, strict_map_key=False
-        )
-
-    def buffered(self) -> int:
-        return 0
-
-    def feed(self, data: bytes, out: list[Any]) -> None:
-        up = self._unpacker
-        try:
-            up.feed(data)
-            out.extend(up)
-        except msgpack.BufferFull as e:
-            self._unpacker = self._new()
-            raise ProtocolError(f"a message is over the {self._max}-byte limit", data) from e
-        except Exception as e:
-            self._unpacker = self._new()
-            raise ProtocolError(f"invalid message ({type(e).__name__}: {e})", data) from e
+        super().__init__(default=pack_default, ext_hook=ext_hook)
 
 
 class _Pipe:

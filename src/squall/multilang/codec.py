@@ -22,6 +22,7 @@ b'{"command":"sync"}\\nend\\n'
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import msgpack
@@ -216,28 +217,44 @@ def _decode_frames(frames: list[bytes], out: list[Any]) -> None:
 
 
 class MsgpackCodec:
-    """pystorm's msgpack serializer: one msgpack object per message, no end lines."""
+    """pystorm's msgpack serializer: one msgpack object per message, no end lines.
+
+    ``default`` and ``ext_hook`` extend it as in ``msgpack`` itself (Squall's own
+    adapter pickles what msgpack cannot carry); with an ``ext_hook`` map keys may
+    be any hashable value, not just strings.
+    """
 
     name = "msgpack"
 
-    def __init__(self) -> None:
-        self._pack = msgpack.Packer(use_bin_type=True).pack
+    def __init__(
+        self,
+        default: Callable[[Any], Any] | None = None,
+        ext_hook: Callable[[int, bytes], Any] | None = None,
+    ) -> None:
+        self._pack = msgpack.Packer(use_bin_type=True, default=default).pack
+        self._unpack_opts: dict[str, Any] = (
+            {} if ext_hook is None else {"ext_hook": ext_hook, "strict_map_key": False}
+        )
 
     def encode(self, msg: Any) -> bytes:
         return self._pack(msg)  # type: ignore[no-any-return]
 
     def decoder(self, max_bytes: int) -> MsgpackDecoder:
-        return MsgpackDecoder(max_bytes)
+        return MsgpackDecoder(max_bytes, **self._unpack_opts)
 
 
 class MsgpackDecoder:
     """A streaming ``msgpack.Unpacker`` whose buffer is capped at ``max_bytes``."""
 
-    __slots__ = ("_max", "_unpacker")
+    __slots__ = ("_max", "_opts", "_unpacker")
 
-    def __init__(self, max_bytes: int) -> None:
+    def __init__(self, max_bytes: int, **unpacker_opts: Any) -> None:
         self._max = max_bytes
-        self._unpacker = msgpack.Unpacker(raw=False, max_buffer_size=max_bytes)
+        self._opts = unpacker_opts
+        self._unpacker = self._new()
+
+    def _new(self) -> Any:
+        return msgpack.Unpacker(raw=False, max_buffer_size=self._max, **self._opts)
 
     def buffered(self) -> int:
         # The Unpacker does not expose its fill level; report "something" conservatively.
@@ -248,7 +265,7 @@ class MsgpackDecoder:
         try:
             up.feed(data)
         except msgpack.BufferFull as e:
-            self._unpacker = msgpack.Unpacker(raw=False, max_buffer_size=self._max)
+            self._unpacker = self._new()
             raise ProtocolError(
                 f"a message is over the {self._max}-byte limit "
                 "(topology.multilang.max.message.bytes)",
@@ -257,10 +274,12 @@ class MsgpackDecoder:
         try:
             out.extend(up)
         except UnicodeDecodeError as e:
-            self._unpacker = msgpack.Unpacker(raw=False, max_buffer_size=self._max)
+            self._unpacker = self._new()
             raise ProtocolError(f"a string is not valid UTF-8 ({e.reason})", data) from e
-        except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as e:
-            self._unpacker = msgpack.Unpacker(raw=False, max_buffer_size=self._max)
+        except Exception as e:
+            # Bad framing, an unhashable map key, or an ext_hook that refused its
+            # payload: all the sender's fault, none may end the reader.
+            self._unpacker = self._new()
             raise ProtocolError(f"invalid msgpack ({type(e).__name__}: {e})", data) from e
 
 
