@@ -71,9 +71,8 @@ class _Request:
         self.query = query
         self.body = body
 
-    def arg(self, name: str, default: str | None = None) -> str | None:
-        values = self.query.get(name)
-        return values[0] if values else default
+    def arg(self, name: str) -> str | None:
+        return _first(self.query, name)
 
     @property
     def window(self) -> str:
@@ -330,8 +329,13 @@ class UIServer:
 
 
 def _int(text: str | None, default: int, name: str) -> int:
+    n = _optional_int(text, name)
+    return default if n is None else n
+
+
+def _optional_int(text: str | None, name: str) -> int | None:
     if text is None or text == "":
-        return default
+        return None
     try:
         return int(text)
     except ValueError:
@@ -409,7 +413,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             body = self._read_body()
             if method == "POST" and not self._same_origin():
                 raise ApiError(403, "cross-site POST refused: send it from the UI's own pages")
-            if path.startswith("/api/v1/log") and path in ("/api/v1/log", "/log"):
+            if path == "/api/v1/log":
                 return self._log_file(query)
             if path == "/metrics":
                 if method != "GET":
@@ -496,10 +500,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
             raise ApiError(404, "this UI keeps no log files (started without a log directory)")
         if not file:
             raise ApiError(400, "which log? pass ?file=<topology-id>/<port>/worker.log")
-        start_s = _first(query, "start")
-        length_s = _first(query, "length")
-        start = _int(start_s, 0, "start") if start_s else None
-        length = _int(length_s, 0, "length") if length_s else None
+        start = _optional_int(_first(query, "start"), "start")
+        length = _optional_int(_first(query, "length"), "length")
         try:
             data, start_at, size = ui.logs.read_log(file, start, length, _first(query, "node"))
         except LogNotFound as e:
