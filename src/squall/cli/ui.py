@@ -23,7 +23,8 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -151,13 +152,22 @@ def ui_command(args: argparse.Namespace) -> int:
         except Exception as e:
             sys.stderr.write(f"squall ui: cannot load {target}: {e}\n")
             return EXIT_FAILED
+    with _stop_on_sigterm() as stop:
+        return _serve(args, loaded, stop)
+
+
+@contextmanager
+def _stop_on_sigterm() -> Iterator[threading.Event]:
+    """An event SIGTERM sets while the block runs (on the main thread; elsewhere never).
+
+    SIGTERM then stops as cleanly as Ctrl-C does (topologies closed, workers stopped).
+    """
     stop = threading.Event()
     previous = None
     if threading.current_thread() is threading.main_thread():
-        # SIGTERM stops as cleanly as Ctrl-C does (topologies closed, workers stopped).
         previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     try:
-        return _serve(args, loaded, stop)
+        yield stop
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
@@ -251,20 +261,15 @@ def _serve_cluster(args: argparse.Namespace) -> int:
         "To run topologies here instead: squall ui FILE... Ctrl-C stops.\n"
     )
     sys.stdout.flush()
-    stop = threading.Event()
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
-    ui.start()
-    try:
-        while not stop.wait(0.5):
+    with _stop_on_sigterm() as stop:
+        ui.start()
+        try:
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
             pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        ui.stop()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        finally:
+            ui.stop()
     return EXIT_OK
 
 
