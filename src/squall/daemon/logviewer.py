@@ -63,19 +63,16 @@ def read_log(
     size = path.stat().st_size
     length = DEFAULT_TAIL_BYTES if length is None else min(max(0, length), MAX_READ_BYTES)
     tail = start is None
-    if tail:
-        start = max(0, size - length)
-    assert start is not None
-    start = min(max(0, start), size)
+    at = max(0, size - length) if start is None else min(max(0, start), size)
     with path.open("rb") as f:
-        f.seek(start)
+        f.seek(at)
         data = f.read(length)
-    if tail and start > 0:
+    if tail and at > 0:
         nl = data.find(b"\n")
         if 0 <= nl < len(data) - 1:
-            start += nl + 1
+            at += nl + 1
             data = data[nl + 1 :]
-    return data, start, size
+    return data, at, size
 
 
 def resolve_log(root: Path, file: str) -> Path:
