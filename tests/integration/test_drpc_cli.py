@@ -26,7 +26,7 @@ SQUALL = str(Path(sys.executable).parent / "squall")
 
 
 def start(
-    *args: str, pattern: str = r"http://127\.0\.0\.1:(\d+)"
+    *args: str, pattern: str = r"http://127\.0\.0\.1:(\d+)", timeout: float = 30
 ) -> tuple[subprocess.Popen[str], int]:
     """Start ``squall ARGS`` and wait for a line matching ``pattern``; its group is a port."""
     proc = subprocess.Popen(
@@ -37,7 +37,7 @@ def start(
         text=True,
     )
     assert proc.stdout is not None
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + timeout
     seen = ""
     while time.monotonic() < deadline:
         ready, _, _ = select.select([proc.stdout], [], [], 0.2)

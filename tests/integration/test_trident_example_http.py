@@ -3,45 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import re
-import select
-import signal
-import subprocess
-import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
+from tests.integration.test_drpc_cli import start, stop
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
-
-ROOT = Path(__file__).resolve().parents[2]
-SQUALL = str(Path(sys.executable).parent / "squall")
-
-
-def start(*args: str) -> tuple[subprocess.Popen[str], int]:
-    """Start ``squall run ARGS`` and wait for its DRPC server's port."""
-    proc = subprocess.Popen(
-        [SQUALL, "run", *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 40
-    seen = ""
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([proc.stdout], [], [], 0.2)
-        if ready:
-            line = proc.stdout.readline()
-            seen += line
-            match = re.search(r"http://127\.0\.0\.1:(\d+)", line)
-            if match:
-                return proc, int(match.group(1))
-        if proc.poll() is not None:
-            break
-    os.kill(proc.pid, signal.SIGKILL)
-    _, err = proc.communicate()
-    raise AssertionError(f"squall run did not announce its DRPC port:\n{seen}\n{err}")
 
 
 def words(port: int, query: str) -> int:
@@ -55,7 +23,14 @@ def words(port: int, query: str) -> int:
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_the_tutorial_query_over_http_sees_the_counts_grow(workers: str) -> None:
     proc, port = start(
-        "examples/trident_wordcount.py", "--plain", "--workers", workers, "-c", "drpc.http.port=0"
+        "run",
+        "examples/trident_wordcount.py",
+        "--plain",
+        "--workers",
+        workers,
+        "-c",
+        "drpc.http.port=0",
+        timeout=40,
     )
     try:
         assert words(port, "xyz") == 0
@@ -68,6 +43,4 @@ def test_the_tutorial_query_over_http_sees_the_counts_grow(workers: str) -> None
         # "the" is in 2 of the 4 sentences, twice each; "man" once in one of them.
         assert words(port, "man the") >= later
     finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGINT)
-        proc.communicate(timeout=30)
+        stop(proc)
