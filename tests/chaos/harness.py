@@ -346,7 +346,88 @@ FAST_CONF: dict[str, Any] = {
 LEDGER_TOPOLOGY = str(ROOT / "tests" / "chaos" / "ledger_project" / "ledger_wordcount.py")
 
 
-class Cluster:
+class _DaemonCluster:
+    """What :class:`Cluster` and :class:`NetCluster` share: ledgers, pid files, logs, teardown."""
+
+    zk: ZooKeeperServer
+    supervisors: list[Daemon]
+    ledgers: Path
+
+    def nimbus_daemons(self) -> list[Daemon]:
+        raise NotImplementedError
+
+    def squall(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        raise NotImplementedError
+
+    def start(self) -> Any:
+        raise NotImplementedError
+
+    def ledger(self, name: str) -> Path:
+        """The folder where topology ``name``'s ledgers go."""
+        folder = self.ledgers / name
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def _submit_ledger(
+        self, name: str, sentences: int, workers: int, extra: tuple[str, ...], conf: dict[str, Any]
+    ) -> subprocess.CompletedProcess[str]:
+        settings = {
+            "topology.workers": workers,
+            "ledger.dir": str(self.ledger(name)),
+            "ledger.sentences": sentences,
+            "topology.max.spout.pending": 500,
+            "topology.message.timeout.secs": 4,
+            **conf,
+        }
+        args = ["submit", LEDGER_TOPOLOGY, "--name", name, *extra]
+        for k, v in settings.items():
+            args += ["-c", f"{k}={json.dumps(v) if not isinstance(v, str) else v}"]
+        return self.squall(*args)
+
+    def worker_pids(self) -> dict[tuple[int, int], int]:
+        """(supervisor number, port) -> pid, from the supervisors' pid files."""
+        from squall.daemon.supervisor import worker_pids
+
+        return {
+            (k, port): pid
+            for k, d in enumerate(self.supervisors)
+            for port, pid in worker_pids(d.dir).items()
+        }
+
+    def logs(self) -> str:
+        parts = []
+        for d in (*self.nimbus_daemons(), *self.supervisors):
+            parts.append(f"==== {d.kind} {d.dir.name} ====\n{d.log()[-6000:]}")
+            for f in sorted((d.dir / "supervisor" / "logs").rglob("worker.log*")):
+                parts.append(f"==== {f} ====\n{f.read_text(errors='replace')[-4000:]}")
+        return "\n".join(parts)
+
+    def stop(self) -> None:
+        for d in (*self.supervisors, *self.nimbus_daemons()):
+            d.kill(signal.SIGTERM)
+        # Workers outlive supervisors by design: stop the ones ours started, by pid.
+        for pid in self.worker_pids().values():
+            if is_worker(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        self.zk.stop()
+
+
+@contextlib.contextmanager
+def _running(cluster: _DaemonCluster, base: Path) -> Iterator[Any]:
+    """Start ``cluster``; print its logs if the test fails; stop it and remove ``base``."""
+    try:
+        cluster.start()
+        yield cluster
+    except BaseException:
+        sys.stderr.write(cluster.logs())
+        raise
+    finally:
+        cluster.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+class Cluster(_DaemonCluster):
     """ZooKeeper + nimbus(es) + supervisors on loopback, each a process this object started."""
 
     def __init__(
@@ -401,6 +482,9 @@ class Cluster:
         self.client_conf.write_text(json.dumps(self.common))
         self.ledgers = base / "ledger"
 
+    def nimbus_daemons(self) -> list[Daemon]:
+        return self.nimbi
+
     def start(self) -> Cluster:
         self.zk.start()
         for d in (*self.nimbi, *self.supervisors):
@@ -451,15 +535,6 @@ class Cluster:
         rec = self.state().assignment(tid) if tid else None
         return rec[0] if rec else None
 
-    def worker_pids(self) -> dict[tuple[int, int], int]:
-        """(supervisor number, port) -> pid, from the supervisors' pid files."""
-        out = {}
-        for k, d in enumerate(self.supervisors):
-            for f in (d.dir / "supervisor" / "workers").glob("*.pid"):
-                with contextlib.suppress(OSError, ValueError):
-                    out[(k, int(f.stem))] = int(f.read_text().strip())
-        return out
-
     def live_worker_pids(self) -> dict[tuple[int, int], int]:
         return {k: pid for k, pid in self.worker_pids().items() if is_worker(pid)}
 
@@ -472,12 +547,6 @@ class Cluster:
         return sum(1 for hb, _v in self.state().heartbeats(tid).values() if now - hb.time_secs < 3)
 
     # -- the ledger topology ---------------------------------------------------------------------
-    def ledger(self, name: str) -> Path:
-        """The folder where topology ``name``'s ledgers go."""
-        folder = self.ledgers / name
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
-
     def submit_ledger(
         self,
         name: str = "ledger",
@@ -486,41 +555,15 @@ class Cluster:
         *extra: str,
         conf: dict[str, Any] | None = None,
     ) -> str:
-        settings = {
-            "topology.workers": workers,
-            "ledger.dir": str(self.ledger(name)),
-            "ledger.sentences": sentences,
-            "topology.max.spout.pending": 500,
-            "topology.message.timeout.secs": 4,
-            **(conf or {}),
-        }
-        args = ["submit", LEDGER_TOPOLOGY, "--name", name, *extra]
-        for k, v in settings.items():
-            args += ["-c", f"{k}={json.dumps(v) if not isinstance(v, str) else v}"]
-        return self.squall(*args).stdout
+        return self._submit_ledger(name, sentences, workers, extra, conf or {}).stdout
 
     # -- teardown ------------------------------------------------------------------------------
-    def logs(self) -> str:
-        parts = []
-        for d in (*self.nimbi, *self.supervisors):
-            parts.append(f"==== {d.kind} {d.dir.name} ====\n{d.log()[-6000:]}")
-            for f in sorted((d.dir / "supervisor" / "logs").rglob("worker.log*")):
-                parts.append(f"==== {f} ====\n{f.read_text(errors='replace')[-4000:]}")
-        return "\n".join(parts)
-
     def stop(self) -> None:
         state = getattr(self, "_state", None)
         if state is not None:
             with contextlib.suppress(Exception):
                 state.store.stop()
-        for d in (*self.supervisors, *self.nimbi):
-            d.kill(signal.SIGTERM)
-        # Workers outlive supervisors by design: stop the ones ours started, by pid.
-        for pid in self.worker_pids().values():
-            if is_worker(pid):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-        self.zk.stop()
+        super().stop()
 
 
 def is_worker(pid: int) -> bool:
@@ -540,16 +583,8 @@ def running_cluster(**kwargs: Any) -> Iterator[Cluster]:
     """A started :class:`Cluster` in a temp dir; its logs are printed if the test fails."""
     require_zookeeper()
     base = Path(tempfile.mkdtemp(prefix="squall-cluster-"))
-    cluster = Cluster(base, **kwargs)
-    try:
-        cluster.start()
+    with _running(Cluster(base, **kwargs), base) as cluster:
         yield cluster
-    except BaseException:
-        sys.stderr.write(cluster.logs())
-        raise
-    finally:
-        cluster.stop()
-        shutil.rmtree(base, ignore_errors=True)
 
 
 # -- network namespaces: one "host" per daemon ----------------------------------------------
@@ -623,7 +658,7 @@ class Netns:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10)
 
 
-class NetCluster:
+class NetCluster(_DaemonCluster):
     """ZooKeeper, nimbus and two supervisors, each on its own "host" (network namespace).
 
     The test talks to the cluster from a fifth host, ``client``; ledgers and pid
@@ -669,6 +704,9 @@ class NetCluster:
         self.client_conf = base / "client.json"
         self.client_conf.write_text(json.dumps(self.common))
         self.ledgers = base / "ledger"
+
+    def nimbus_daemons(self) -> list[Daemon]:
+        return [self.nimbus]
 
     def start(self) -> NetCluster:
         self.net.up()
@@ -736,49 +774,11 @@ class NetCluster:
             raise AssertionError(f"squall {' '.join(args)}: {proc.stderr}")
         return proc
 
-    def ledger(self, name: str) -> Path:
-        folder = self.ledgers / name
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
-
     def submit_ledger(self, name: str, sentences: int, workers: int, **conf: Any) -> None:
-        settings = {
-            "topology.workers": workers,
-            "ledger.dir": str(self.ledger(name)),
-            "ledger.sentences": sentences,
-            "topology.max.spout.pending": 500,
-            "topology.message.timeout.secs": 4,
-            **conf,
-        }
-        args = ["submit", LEDGER_TOPOLOGY, "--name", name]
-        for k, v in settings.items():
-            args += ["-c", f"{k}={json.dumps(v) if not isinstance(v, str) else v}"]
-        self.squall(*args)
-
-    def worker_pids(self) -> dict[tuple[int, int], int]:
-        out = {}
-        for k, d in enumerate(self.supervisors):
-            for f in (d.dir / "supervisor" / "workers").glob("*.pid"):
-                with contextlib.suppress(OSError, ValueError):
-                    out[(k, int(f.stem))] = int(f.read_text().strip())
-        return out
-
-    def logs(self) -> str:
-        parts = []
-        for d in (self.nimbus, *self.supervisors):
-            parts.append(f"==== {d.kind} {d.dir.name} ====\n{d.log()[-6000:]}")
-            for f in sorted((d.dir / "supervisor" / "logs").rglob("worker.log*")):
-                parts.append(f"==== {f} ====\n{f.read_text(errors='replace')[-4000:]}")
-        return "\n".join(parts)
+        self._submit_ledger(name, sentences, workers, (), conf)
 
     def stop(self) -> None:
-        for d in (*self.supervisors, self.nimbus):
-            d.kill(signal.SIGTERM)
-        for pid in self.worker_pids().values():
-            if is_worker(pid):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-        self.zk.stop()
+        super().stop()
         self.net.down()
 
 
@@ -791,13 +791,5 @@ def netns_cluster(**kwargs: Any) -> Iterator[NetCluster]:
             pytest.fail(f"the multi-host test {why}")
         pytest.skip(f"the multi-host test {why}")
     base = Path(tempfile.mkdtemp(prefix="squall-netns-"))
-    cluster = NetCluster(base, **kwargs)
-    try:
-        cluster.start()
+    with _running(NetCluster(base, **kwargs), base) as cluster:
         yield cluster
-    except BaseException:
-        sys.stderr.write(cluster.logs())
-        raise
-    finally:
-        cluster.stop()
-        shutil.rmtree(base, ignore_errors=True)
