@@ -80,6 +80,15 @@ class WorkerSlot:
     node: str
     port: int
 
+    @property
+    def name(self) -> str:
+        """The name of its worker's heartbeat node (``workerbeats/<topology-id>/<name>``).
+
+        >>> WorkerSlot("sup-a", 6700).name
+        'sup-a-6700'
+        """
+        return f"{self.node}-{self.port}"
+
 
 @dataclass(frozen=True)
 class SupervisorInfo:

@@ -35,6 +35,7 @@ from squall.cluster.records import (
     StormBase,
     SupervisorInfo,
     WorkerHeartbeat,
+    WorkerSlot,
 )
 from squall.cluster.store import (
     Check,
@@ -154,7 +155,7 @@ class ClusterState:
         Raises:
             NoNodeError: the topology is gone (its ``workerbeats`` folder was removed).
         """
-        path = self.path(WORKERBEATS, hb.topology_id, f"{hb.node}-{hb.port}")
+        path = self.path(WORKERBEATS, hb.topology_id, WorkerSlot(hb.node, hb.port).name)
         data = hb.encode()
         try:
             self.store.set(path, data)
@@ -177,7 +178,7 @@ class ClusterState:
         return out
 
     def remove_heartbeat(self, topology_id: str, node: str, port: int) -> None:
-        self.store.delete(self.path(WORKERBEATS, topology_id, f"{node}-{port}"))
+        self.store.delete(self.path(WORKERBEATS, topology_id, WorkerSlot(node, port).name))
 
     # -- errors ----------------------------------------------------------------------------
     def report_error(self, topology_id: str, error: ErrorInfo) -> None:

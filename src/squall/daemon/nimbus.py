@@ -243,7 +243,7 @@ class Nimbus:
         alive: dict[WorkerSlot, tuple[ExecutorId, ...]] = {}
         for w in assignment.workers:
             key = (tid, w.slot)
-            rec = beats.get(f"{w.node}-{w.port}")
+            rec = beats.get(w.slot.name)
             if rec is not None and sorted(rec[0].executors) == sorted(w.executors):
                 known = self._beats.get(key)
                 if known is None or known.version != rec[1]:
@@ -383,7 +383,7 @@ class Nimbus:
                     with contextlib.suppress(CoordinationError):
                         self.store.delete(self.state.path(sub, tid), recursive=True)
         for tid in bases:
-            slots = {f"{w.node}-{w.port}" for w in self._workers(tid)}
+            slots = {w.slot.name for w in self._workers(tid)}
             try:
                 names = self.store.children(self.state.path(WORKERBEATS, tid))
             except NoNodeError:
@@ -698,7 +698,7 @@ class Nimbus:
         meta = self._meta_if_stored(tid)
         out_workers = []
         for w in self._workers(tid):
-            beat = beats.get(f"{w.node}-{w.port}")
+            beat = beats.get(w.slot.name)
             hb = beat[0] if beat is not None else None
             out_workers.append(
                 {
@@ -727,7 +727,7 @@ class Nimbus:
     def stats(self, name: str) -> dict[str, Any]:
         """Every executor's counters, as its worker last reported them, and sampled tuples."""
         tid, _base, _version = self._find(name)
-        current = {f"{w.node}-{w.port}": w for w in self._workers(tid)}
+        current = {w.slot.name: w for w in self._workers(tid)}
         executors: list[Any] = []
         events: list[dict[str, Any]] = []
         for key, (hb, _v) in sorted(self.state.heartbeats(tid).items()):
