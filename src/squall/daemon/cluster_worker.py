@@ -222,7 +222,6 @@ class ClusterWorker:
         self.boot = boot
         self.conf = K.merged(boot.daemon_conf)
         self.index = boot.index
-        self.slot_key = f"{boot.supervisor_id}-{boot.port}"
         self.stop = threading.Event()
         self.exit_code = EXIT_OK
         self.started_at = time.time()
@@ -230,7 +229,6 @@ class ClusterWorker:
         self.errors: deque[ErrorReport] = deque(maxlen=200)
         self.engine: Engine | None = None
         self.link: ClusterLink | None = None
-        self.plan: TopologyPlan | None = None
         self.executors: tuple[tuple[int, int], ...] = ()
         self.store = store if store is not None else zookeeper_store(self.conf)
         self.state = ClusterState(self.store, str(self.conf[K.STORM_ZOOKEEPER_ROOT]))
@@ -267,7 +265,6 @@ class ClusterWorker:
         self.link = link
         self.link.connect(endpoints)
         self.link.announce()
-        self.plan = plan
         self.engine = Engine(plan, self.index, remote=self.link, on_error=self.errors.append)
         self.link.attach(self.engine)
         self.engine.start(active=False)
@@ -320,7 +317,6 @@ class ClusterWorker:
             plan, worker_tasks, endpoints = arg
             engine.plan = plan
             link.retarget(worker_tasks, endpoints)
-            self.plan = plan
 
     # -- coordination (its own thread; never on the data path) -------------------------------
     def _coordinate(self) -> None:
@@ -385,8 +381,9 @@ class ClusterWorker:
             log.info("worker %s: no longer assigned these executors here; exiting", self.index)
             self.stop.set()
             return
-        assert self.plan is not None
-        plan = plan_for_assignment(self.plan, new)
+        assert self.engine is not None
+        # Only the placement changes: the engine's plan (last one it took) has the rest.
+        plan = plan_for_assignment(self.engine.plan, new)
         worker_tasks, endpoints = peers(new, self.index)
         self.commands.append(("retarget", (plan, worker_tasks, endpoints)))
         self._assignment = new
