@@ -41,7 +41,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +94,23 @@ class RunningWorker:
     boot_file: str
     started: float  # wall clock
     proc: subprocess.Popen[bytes] | None = None
+
+    def record(self) -> dict[str, Any]:
+        """What ``<port>.json`` keeps, so that a restarted supervisor can adopt the worker."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "proc"}
+
+    @classmethod
+    def from_record(cls, rec: Mapping[str, Any]) -> RunningWorker:
+        """The worker :meth:`record` describes (raises ValueError, KeyError or TypeError)."""
+        return cls(
+            port=int(rec["port"]),
+            topology_id=str(rec["topology_id"]),
+            index=int(rec["index"]),
+            executors=tuple((int(a), int(b)) for a, b in rec["executors"]),
+            pid=int(rec["pid"]),
+            boot_file=str(rec["boot_file"]),
+            started=float(rec["started"]),
+        )
 
     def matches(self, d: Desired) -> bool:
         return (
@@ -161,16 +178,7 @@ class Supervisor:
             if f.name.endswith(".boot.json"):
                 continue
             try:
-                rec = json.loads(f.read_text())
-                w = RunningWorker(
-                    port=int(rec["port"]),
-                    topology_id=str(rec["topology_id"]),
-                    index=int(rec["index"]),
-                    executors=tuple((int(a), int(b)) for a, b in rec["executors"]),
-                    pid=int(rec["pid"]),
-                    boot_file=str(rec["boot_file"]),
-                    started=float(rec["started"]),
-                )
+                w = RunningWorker.from_record(json.loads(f.read_text()))
             except (OSError, ValueError, KeyError, TypeError) as e:
                 log.warning("ignoring the unreadable worker record %s: %s", f, e)
                 continue
@@ -413,16 +421,7 @@ class Supervisor:
             proc=proc,
         )
         self.workers[port] = w
-        record = {
-            "port": w.port,
-            "topology_id": w.topology_id,
-            "index": w.index,
-            "executors": [list(e) for e in w.executors],
-            "pid": w.pid,
-            "boot_file": w.boot_file,
-            "started": w.started,
-        }
-        (self.workers_dir / f"{port}.json").write_text(json.dumps(record))
+        (self.workers_dir / f"{port}.json").write_text(json.dumps(w.record()))
         (self.workers_dir / f"{port}.pid").write_text(str(proc.pid))
         self.restarts += 1
         log.info(
