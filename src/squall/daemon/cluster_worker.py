@@ -59,13 +59,10 @@ from squall.cluster.records import (
 from squall.cluster.state import ClusterState
 from squall.cluster.store import CoordinationError, CoordinationStore, NoNodeError
 from squall.daemon import shipping
-from squall.daemon.worker_main import make_link, poll_with_commands
+from squall.daemon.worker_main import make_link, poll_with_commands, report_on_emitting_task
 from squall.runtime.engine import EVENT_LOGGER, Engine
 from squall.runtime.plan import ExecutorPlan, TopologyPlan, make_plan
 from squall.runtime.stats import ErrorReport
-from squall.serialization.batch import (
-    UnencodableValueError,
-)
 from squall.state.stateful import with_checkpoints
 from squall.transport.zmq_link import CurveKeys, ZmqLink
 
@@ -272,12 +269,7 @@ class ClusterWorker:
             self.engine.activate()
 
     def _send_error(self, error: ValueError) -> None:
-        engine = self.engine
-        task = error.task if isinstance(error, UnencodableValueError) else getattr(error, "task", 0)
-        ex = engine.task_exec.get(task) if engine is not None else None
-        if ex is not None:
-            ex.report_error(task, error)
-        else:
+        if not report_on_emitting_task(self.engine, error):
             log.error("worker %s: %s", self.index, error)
 
     # -- the loop (main thread) -------------------------------------------------------

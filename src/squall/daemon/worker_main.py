@@ -49,7 +49,6 @@ from squall.serialization.batch import (
     MAX_FRAME_BYTES_KEY,
     BatchDecoder,
     BatchEncoder,
-    UnencodableValueError,
 )
 from squall.transport.zmq_link import DEFAULT_WINDOW, WINDOW_KEY, CurveKeys, ZmqLink
 
@@ -107,6 +106,23 @@ class _ForwardLogs(logging.Handler):
             )
         except Exception:
             self.handleError(record)
+
+
+def report_on_emitting_task(engine: Engine | None, error: ValueError) -> bool:
+    """Report a tuple that cannot cross workers as an error of the task that emitted it.
+
+    The link's ``on_send_error`` of both kinds of worker. False when no such task
+    runs here (the caller decides what that means).
+
+    >>> report_on_emitting_task(None, ValueError("cannot encode"))
+    False
+    """
+    task = getattr(error, "task", 0)
+    ex = engine.task_exec.get(task) if engine is not None else None
+    if ex is None:
+        return False
+    ex.report_error(task, error)
+    return True
 
 
 _Command = TypeVar("_Command")
@@ -229,13 +245,7 @@ class Worker:
         self.outbox.append(["error", self.index, dataclasses.asdict(report)])
 
     def _send_error(self, error: ValueError) -> None:
-        # A tuple that cannot cross workers: report it on the emitting task.
-        engine = self.engine
-        task = error.task if isinstance(error, UnencodableValueError) else getattr(error, "task", 0)
-        ex = engine.task_exec.get(task) if engine is not None else None
-        if ex is not None:
-            ex.report_error(task, error)
-        else:
+        if not report_on_emitting_task(self.engine, error):
             self._fatal(error)
 
     def _fatal(self, error: BaseException) -> None:
