@@ -171,8 +171,14 @@ def test_component_page_has_an_executor_per_worker_task_and_the_tracebacks(setup
     assert all("Traceback" in e["traceback"] for e in double["componentErrors"])
     outputs = {o["stream"] for o in double["outputStats"]}
     assert outputs == {"default", "odd"}
-    sink = setup.http.get(f"/api/v1/topology/{setup.tid}/component/sink")
-    assert sink["executorStats"][0]["metrics"]["seen"] > 0
+
+    def sink_metrics() -> dict[str, Any]:
+        sink = setup.http.get(f"/api/v1/topology/{setup.tid}/component/sink")
+        return dict(sink["executorStats"][0]["metrics"])
+
+    # User metrics arrive with the worker's next heartbeat after the first report.
+    metrics = wait(lambda: "seen" in (m := sink_metrics()) and m, "the sink's user metric")
+    assert metrics["seen"] > 0
 
 
 def test_get_errors_prints_each_components_latest_error_as_storm_does(setup: Setup) -> None:
