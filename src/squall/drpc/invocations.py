@@ -30,7 +30,8 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from squall.drpc.errors import DRPCAuthorizationError, DRPCError
+from squall.drpc.client import error_from_response
+from squall.drpc.errors import DRPCError
 from squall.drpc.service import DRPCRequest
 
 log = logging.getLogger("squall.drpc")
@@ -124,19 +125,8 @@ class HTTPInvocations:
             if resp.status == 200:
                 result: dict[str, Any] = json.loads(raw or b"{}")
                 return result
-            raise _error_from(resp.status, raw, f"{self.host}:{self.port}{path}")
+            raise error_from_response(resp.status, raw, f"{self.host}:{self.port}{path}")
         raise AssertionError("unreachable")
-
-
-def _error_from(status: int, raw: bytes, where: str) -> DRPCError:
-    try:
-        body = json.loads(raw)
-        error, message = str(body.get("error")), str(body.get("errorMessage"))
-    except (ValueError, AttributeError):
-        error, message = f"HTTP {status}", raw.decode("utf-8", "replace")[:200]
-    if status == 401:
-        return DRPCAuthorizationError(f"{where}: {message}")
-    return DRPCError(f"{where}: {message}", status, error)
 
 
 class RemoteFetcher:
