@@ -264,13 +264,12 @@ class WindowedBolt(Bolt):
     def _add(self, ts: float, tup: Tuple) -> None:
         tuples = self._tuples
         if tuples and ts < tuples[-1][0]:
-            # Event time may arrive out of order: keep the window sorted by timestamp.
-            items = list(tuples)
-            i = len(items)
-            while i > 0 and items[i - 1][0] > ts:
+            # Event time may arrive out of order: keep the window sorted by timestamp
+            # (the place is near the end, so the walk back is short; no copy).
+            i = len(tuples)
+            while i > 0 and tuples[i - 1][0] > ts:
                 i -= 1
-            items.insert(i, (ts, tup))
-            self._tuples = deque(items)
+            tuples.insert(i, (ts, tup))
         else:
             tuples.append((ts, tup))
         self._new.append(tup)
