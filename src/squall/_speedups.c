@@ -10,10 +10,14 @@
  *   make_values     build a tuple-subclass instance straight from a list/tuple.
  *   RouteBase       C fields of executor.Route used by the fast emit.
  *   Emitter         a callable bound as `component.emit`: the fast path for
- *                   `emit(values)` / `emit(values, stream=...)` with acking off and
- *                   one single-target subscriber; everything else calls `fallback`.
+ *                   `emit(values)` / `emit(values, stream=...)` to one single-target
+ *                   subscriber, unanchored or auto-anchored to a current tuple with
+ *                   one root; everything else calls `fallback`.
+ *   AckedTuple      one delivery of a tuple when acking is on.
  *   run_unanchored  the bolt loop `for v in vals: process(v)` with per-tuple error
  *                   handling delegated to a Python callback.
+ *   run_anchored    the same loop with acking on (AckedTuple, auto-ack).
+ *   acker_apply     AckerLedger.apply's loop.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -512,6 +516,8 @@ emitter_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyO
     PyObject *route_obj;
     RouteBase *r;
     PyObject *v, *task;
+    AckedTupleObject *cur = NULL;
+    PyObject *root = NULL; /* the one root of the current tuple, when anchoring to it */
 
     if (nargs != 1)
         goto slow;
@@ -544,64 +550,46 @@ emitter_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyO
     if (r->one == NULL || r->one == Py_None)
         goto slow;
     if (r->acking) {
-        /* Auto-anchored emit to the current tuple, when it has exactly one root. */
-        AckedTupleObject *cur = (AckedTupleObject *)self->current;
-        PyObject *roots, *root, *edge_obj;
-        Py_ssize_t pos = 0;
-        PyObject *key, *val;
-        unsigned long long edge;
-        if (!self->auto_anchor || cur == NULL || Py_TYPE(cur) != &AckedTupleType ||
-            cur->roots == Py_None) {
-            /* Nothing to anchor to (no auto-anchoring, no current tuple, a tick, or an
-             * unanchored input): an unanchored emit, staged with no anchor ids. */
-            v = new_values((PyTypeObject *)r->cls, args[0]);
-            if (v == NULL)
-                return NULL;
-            task = route_fast(r, v);
-            Py_DECREF(v);
-            if (task == NULL)
-                return NULL;
-            if (append_staged(r->rstaging, task, Py_None) < 0) {
-                Py_DECREF(task);
-                return NULL;
-            }
-            Py_DECREF(task);
-            Py_RETURN_NONE;
+        /* Auto-anchor to the current tuple when it has exactly one root; with nothing
+         * to anchor to (no auto-anchoring, no current tuple, a tick, or an unanchored
+         * input) the emit is unanchored: staged with no anchor ids. */
+        cur = (AckedTupleObject *)self->current;
+        if (self->auto_anchor && cur != NULL && Py_TYPE(cur) == &AckedTupleType &&
+            cur->roots != Py_None) {
+            Py_ssize_t pos = 0;
+            PyObject *val;
+            if (cur->done || !PyDict_CheckExact(cur->roots) || PyDict_GET_SIZE(cur->roots) != 1)
+                goto slow; /* anchoring to an acked tuple (an error), or several roots */
+            PyDict_Next(cur->roots, &pos, &root, &val);
         }
-        if (cur->done || !PyDict_CheckExact(cur->roots) || PyDict_GET_SIZE(cur->roots) != 1)
-            goto slow; /* anchoring to an acked tuple (an error), or several roots */
-        PyDict_Next(cur->roots, &pos, &key, &val);
-        root = key;
-        v = new_values((PyTypeObject *)r->cls, args[0]);
-        if (v == NULL)
-            return NULL;
-        task = route_fast(r, v); /* stages v and counts the emit */
-        Py_DECREF(v);
-        if (task == NULL)
-            return NULL;
-        edge = next_edge(&self->rng);
-        cur->ack_val ^= edge;
-        roots = PyDict_New();
-        edge_obj = PyLong_FromUnsignedLongLong(edge);
-        if (roots == NULL || edge_obj == NULL || PyDict_SetItem(roots, root, edge_obj) < 0 ||
-            append_staged(r->rstaging, task, roots) < 0) {
-            Py_XDECREF(roots);
-            Py_XDECREF(edge_obj);
-            Py_DECREF(task);
-            return NULL;
-        }
-        Py_DECREF(roots);
-        Py_DECREF(edge_obj);
-        Py_DECREF(task);
-        Py_RETURN_NONE;
     }
     v = new_values((PyTypeObject *)r->cls, args[0]);
     if (v == NULL)
         return NULL;
-    task = route_fast(r, v);
+    task = route_fast(r, v); /* stages v and counts the emit */
     Py_DECREF(v);
     if (task == NULL)
         return NULL;
+    if (r->acking) {
+        /* rstaging gets the anchor ids, {root: edge}, or None for an unanchored emit */
+        int rc = -1;
+        if (root == NULL)
+            rc = append_staged(r->rstaging, task, Py_None);
+        else {
+            unsigned long long edge = next_edge(&self->rng);
+            PyObject *anchor = PyDict_New();
+            PyObject *edge_obj = PyLong_FromUnsignedLongLong(edge);
+            cur->ack_val ^= edge;
+            if (anchor != NULL && edge_obj != NULL && PyDict_SetItem(anchor, root, edge_obj) == 0)
+                rc = append_staged(r->rstaging, task, anchor);
+            Py_XDECREF(anchor);
+            Py_XDECREF(edge_obj);
+        }
+        if (rc < 0) {
+            Py_DECREF(task);
+            return NULL;
+        }
+    }
     Py_DECREF(task);
     Py_RETURN_NONE;
 
