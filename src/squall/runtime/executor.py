@@ -101,10 +101,12 @@ class Route(speedups.RouteBase):  # type: ignore[misc]
         self.groupers = list(groupers)
         singles = [g for g in groupers if g.single]
         self.manys = [g for g in groupers if not g.single]
-        # The common case, one single-target subscriber, gets a fast path. With
-        # acking on, only the C emitter takes it (it also stages the anchor ids).
+        # The common case, one single-target subscriber, gets a fast path (never on a
+        # direct stream: validation leaves those without groupers, and so does this).
+        # With acking on, only the C emitter takes it (it also stages the anchor ids).
         self.acking = acking
-        self.one: Grouper | None = singles[0] if len(singles) == 1 and not self.manys else None
+        one = singles[0] if len(singles) == 1 and not self.manys and not direct else None
+        self.one: Grouper | None = one
         # A single-field fields grouping exposes its key -> task cache for inlining.
         self.fcache: dict[Any, int] | None = None
         self.fidx = 0
@@ -208,6 +210,13 @@ class _TaskBase:
             )
         return direct_task
 
+    def tasks_for(self, route: Route, v: ValuesTuple, direct_task: int | None) -> list[int]:
+        """The tasks an emit of ``v`` on ``route`` goes to (a direct emit is checked)."""
+        if direct_task is None and not route.direct:
+            return route.targets(v)
+        d = self.direct_check(route, direct_task)
+        return [] if d is None else [d]
+
 
 class BoltTask(_TaskBase):
     """One bolt task: runs ``process`` over batches, and is the bolt's collector."""
@@ -242,9 +251,11 @@ class BoltTask(_TaskBase):
 
     @current.setter
     def current(self, t: Tuple | None) -> None:
+        # One home for the current tuple: the C emitter's, when there is one.
         if self.emitter is not None:
             self.emitter.current = t
-        self._current = t
+        else:
+            self._current = t
 
     # -- collector API (attached to the component) ------------------------------
     def emit(
@@ -279,32 +290,23 @@ class BoltTask(_TaskBase):
             route.staging[t].append(v)
             route.emitted += 1
             return [t] if need_task_ids else None
+        tasks = self.tasks_for(route, v, direct_task)
         if not self.acking:
-            if direct_task is None and not route.direct:
-                tasks = route.targets(v)
-            else:
-                d = self.direct_check(route, direct_task)
-                tasks = [] if d is None else [d]
             staging = route.staging
             for t in tasks:
                 staging[t].append(v)
             route.emitted += 1
             return tasks if need_task_ids else None
-        return self._emit_anchored(route, v, anchors, direct_task, need_task_ids)
+        return self._emit_anchored(route, v, tasks, anchors, need_task_ids)
 
     def _emit_anchored(
         self,
         route: Route,
         v: ValuesTuple,
+        tasks: list[int],
         anchors: Sequence[Tuple] | None,
-        direct_task: int | None,
         need_task_ids: bool,
     ) -> list[int] | None:
-        if direct_task is None and not route.direct:
-            tasks = route.targets(v)
-        else:
-            d = self.direct_check(route, direct_task)
-            tasks = [] if d is None else [d]
         if anchors is None:
             cur = self.current
             anchors = (cur,) if (self.auto_anchor and cur is not None) else ()
@@ -491,18 +493,15 @@ class SpoutTask(_TaskBase):
             v = self.make_values(route, tup)
         if len(v) != route.width:
             raise self.bad_width(route, tup)
-        if direct_task is None and not route.direct:
-            g = route.one
-            if g is not None and tup_id is None and not route.acking:
-                t = g.choose(v)
-                route.staging[t].append(v)
-                route.emitted += 1
-                self.emit_count += 1
-                return [t] if need_task_ids else None
-            tasks = route.targets(v)
-        else:
-            d = self.direct_check(route, direct_task)
-            tasks = [] if d is None else [d]
+        g = route.one
+        if g is not None and tup_id is None and direct_task is None and not route.acking:
+            # Fast path: an unreliable emit to one single-target subscriber.
+            t = g.choose(v)
+            route.staging[t].append(v)
+            route.emitted += 1
+            self.emit_count += 1
+            return [t] if need_task_ids else None
+        tasks = self.tasks_for(route, v, direct_task)
         staging = route.staging
         self.emit_count += 1
         route.emitted += 1
