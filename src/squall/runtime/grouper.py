@@ -103,8 +103,8 @@ class FieldsGrouper(Grouper):
             task = self._targets[stable_hash((key,)) % self._n]
             if len(self._cache) >= _CACHE_LIMIT:
                 self._cache.clear()
-            # bool/int/float keys that compare equal hash alike via stable_hash of their type;
-            # key the cache by type too so 1 and True and 1.0 never share an entry.
+            # Only str keys are cached: 1, True and 1.0 are one dict key but stable_hash
+            # tells them apart, so caching them could send one to another's task.
             if type(key) is str:
                 self._cache[key] = task
             return task

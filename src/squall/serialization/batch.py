@@ -47,7 +47,6 @@ DEFAULT_MAX_FRAME_BYTES: Final = 64 * 1024 * 1024
 
 _MSGPACK_TYPES = "None, bool, int (64-bit), float, str, bytes, and lists, tuples and dicts of them"
 
-_new_tuple = tuple.__new__
 _make_many = speedups.make_values_many
 
 
