@@ -289,6 +289,15 @@ def run_threads(
     counts = [Count() for _ in range(par)]
     start = threading.Event()
 
+    def send(q: _Inbox, items: list[tuple[str]]) -> None:
+        # One put per tuple (Storm before batching), or one per batch.
+        if per_tuple:
+            put = q.put
+            for tup in items:
+                put(tup)
+        else:
+            q.put(items)
+
     def spout_main(k: int) -> None:
         sp = Spout(k, par, n)
         start.wait()
@@ -298,12 +307,7 @@ def run_threads(
             if not b:
                 break
             rr = (rr + 1) % par
-            if per_tuple:
-                put = split_in[rr].put
-                for tup in b:
-                    put(tup)
-            else:
-                split_in[rr].put(b)
+            send(split_in[rr], b)
         for q in split_in:
             q.put(END)
 
@@ -321,14 +325,8 @@ def run_threads(
             outs: list[list[tuple[str]]] = [[] for _ in range(par)]
             sp.run([item] if per_tuple else item, outs)
             for t, o in enumerate(outs):
-                if not o:
-                    continue
-                if per_tuple:
-                    put = count_in[t].put
-                    for tup in o:
-                        put(tup)
-                else:
-                    count_in[t].put(o)
+                if o:
+                    send(count_in[t], o)
         for q in count_in:
             q.put(END)
 
