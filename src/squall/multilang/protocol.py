@@ -182,8 +182,11 @@ def spout_command(command: str, msg_id: Any = "") -> dict[str, Any]:
     return {"command": command, "id": msg_id}
 
 
-def command_of(msg: Any, allowed: frozenset[str]) -> str:
-    """The ``command`` of a child message, checked against what this component accepts."""
+def command_of(msg: Any, allowed: frozenset[str], kind: str = "") -> str:
+    """The ``command`` of a child message, checked against what this component accepts.
+
+    ``kind`` (``"a bolt"``) names the component in the error for an unknown command.
+    """
     if not isinstance(msg, dict):
         raise ProtocolError(
             f"expected a command object, got a {type(msg).__name__}"
@@ -198,7 +201,10 @@ def command_of(msg: Any, allowed: frozenset[str]) -> str:
     if cmd is None:
         raise ProtocolError("message has no 'command'", msg)
     if cmd not in allowed:
-        raise ProtocolError(f"unknown command {cmd!r} (expected one of {sorted(allowed)})", msg)
+        who = f" for {kind}" if kind else ""
+        raise ProtocolError(
+            f"unknown command {cmd!r}{who} (expected one of {sorted(allowed)})", msg
+        )
     return str(cmd)
 
 

@@ -61,7 +61,10 @@ from squall.api.tuple import Tuple
 from squall.multilang.codec import Codec, ProtocolError, codec_for, excerpt
 from squall.multilang.process import ChildProcess, cpu_secs
 from squall.multilang.protocol import (
+    BOLT_COMMANDS,
+    SPOUT_COMMANDS,
     anchor_ids,
+    command_of,
     context_json,
     emit_fields,
     handshake_message,
@@ -340,11 +343,11 @@ class _Shell(Component):
         return 0
 
     # -- shared command handling -------------------------------------------------------------
-    def _other(self, msg: Any, cmd: Any, kind: str) -> None:
+    def _other(self, msg: Any, cmd: Any, allowed: frozenset[str], kind: str) -> None:
         """Apply ``log``/``error``/``metrics``, which mean the same to bolts and spouts.
 
-        Anything else is a fault; ``kind`` ends the error for an unknown command
-        (``"a bolt (expected ...)"``).
+        Anything else is a fault, reported by :func:`command_of`: the caller has
+        already handled every other command ``allowed`` for its ``kind``.
         """
         if cmd == "log":
             self._log(msg)
@@ -352,16 +355,9 @@ class _Shell(Component):
             self._error(msg)
         elif cmd == "metrics":
             self._metrics(msg)
-        elif type(msg) is not dict:
-            raise ProtocolError(
-                f"expected a command object, got a {type(msg).__name__}"
-                + (" (task id lists only go to the child)" if isinstance(msg, list) else ""),
-                msg,
-            )
-        elif cmd is None:
-            raise ProtocolError("message has no 'command'", msg)
         else:
-            raise ProtocolError(f"unknown command {cmd!r} for {kind}", msg)
+            command_of(msg, allowed, kind)
+            raise AssertionError(f"{kind}: command {cmd!r} is accepted but not handled")
 
     def _log(self, msg: dict[str, Any]) -> None:
         self.logger.log(
@@ -734,9 +730,7 @@ class ShellBolt(_Shell, Bolt):
             elif cmd == "sync":
                 self._hb_sent = None
             else:
-                self._other(
-                    m, cmd, "a bolt (expected emit, ack, fail, log, error, sync or metrics)"
-                )
+                self._other(m, cmd, BOLT_COMMANDS, "a bolt")
         return len(msgs)
 
     def _apply_rows(self, rows: Any) -> None:
@@ -942,7 +936,7 @@ class ShellSpout(_Shell, Spout):
                 idle = self._sent == "next" and self._emits == 0
                 self._idle_until = time.monotonic() + _IDLE_NEXT_SECS if idle else 0.0
             else:
-                self._other(m, cmd, "a spout (expected emit, log, error, sync or metrics)")
+                self._other(m, cmd, SPOUT_COMMANDS, "a spout")
         # Only emits count as work: a sync alone lets the engine idle.
         return done
 
