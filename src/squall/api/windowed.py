@@ -220,7 +220,7 @@ class WindowedBolt(Bolt):
 
     # -- the machinery --------------------------------------------------------------------
     def _squall_on_tuple(self, tup: Tuple) -> None:
-        if self._next_end is None and self._now_fn is None:
+        if self._now_fn is None:  # set up lazily: a user's initialize need not call super
             self._squall_setup(self.conf)
         field = type(self).timestamp_field
         if field:
