@@ -380,14 +380,7 @@ class BoltTask(_TaskBase):
             self.pending_resets.extend(roots)
 
     # -- running ----------------------------------------------------------------
-    def run_batch(
-        self,
-        comp: str,
-        stream: str,
-        src: int,
-        vals: list[Any],
-        roots: list[Any] | None,
-    ) -> None:
+    def run_batch(self, vals: list[Any], roots: list[Any] | None) -> None:
         process = self.component.process
         if roots is None and not self.acking:
             # Acking is off, so nothing needs the current tuple for anchoring.
@@ -662,10 +655,10 @@ class BoltExecutor(Executor):
             entry = inbox.popleft()
             kind = entry[0]
             if kind == DATA:
-                _, dest, comp, stream, src, vals, roots = entry
+                _, dest, comp, stream, _src, vals, roots = entry
                 n = len(vals)
                 self.queued -= n
-                tasks[dest].run_batch(comp, stream, src, vals, roots)
+                tasks[dest].run_batch(vals, roots)
                 key = (comp, stream)
                 ebs = stats.executed_by_stream
                 ebs[key] = ebs.get(key, 0) + n
