@@ -20,17 +20,16 @@ out are refused).
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import threading
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from squall.daemon.refusals import RefusalLog
+from squall.daemon.httpd import DaemonHTTPServer, RefusalLog, TokenGate
 
 log = logging.getLogger("squall.logviewer")
 
@@ -164,8 +163,9 @@ class LogViewer:
 
     def __init__(self, root: Path, host: str, port: int, token: str | None = None) -> None:
         self.root = Path(root)
-        self.token = token or None
-        self.refusals = RefusalLog(log, "logviewer: refused an unauthenticated request")
+        self.gate = TokenGate(
+            token, RefusalLog(log, "logviewer: refused an unauthenticated request")
+        )
         self._httpd = _Server((host, port), _Handler)
         self._httpd.viewer = self
         self.host = host
@@ -195,12 +195,7 @@ class LogViewer:
         self.stop()
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    # socketserver's default backlog is 5: a burst of connections (or a flood of idle
-    # ones) would make the kernel drop new clients' SYNs, so they wait seconds to connect.
-    request_queue_size = 1024
+class _Server(DaemonHTTPServer):
     viewer: LogViewer
 
 
@@ -225,12 +220,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         viewer = self.server.viewer
-        if viewer.token:
-            given = self.headers.get("Authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {viewer.token}".encode()):
-                viewer.refusals.refused(self.client_address[0])
-                self._error(HTTPStatus.UNAUTHORIZED, "missing or wrong token")
-                return
+        if not viewer.gate.admits(self.headers.get("Authorization"), self.client_address[0]):
+            self._error(HTTPStatus.UNAUTHORIZED, "missing or wrong token")
+            return
         url = urlsplit(self.path)
         query = parse_qs(url.query)
 

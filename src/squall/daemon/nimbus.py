@@ -33,7 +33,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import hmac
 import json
 import logging
 import os
@@ -45,7 +44,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import unquote, urlsplit
@@ -86,7 +85,7 @@ from squall.cluster.store import (
     Op,
     SetData,
 )
-from squall.daemon.refusals import RefusalLog
+from squall.daemon.httpd import DaemonHTTPServer, RefusalLog, TokenGate
 from squall.daemon.scheduler import (
     make_assignment,
     same_placement,
@@ -157,7 +156,9 @@ class Nimbus:
         self.wall = wall
         self.fetch_code = fetch_code
         self.token = self.conf.get(K.NIMBUS_AUTH_TOKEN) or None
-        self.refusals = RefusalLog(log, "nimbus: refused an unauthenticated request")
+        self.gate = TokenGate(
+            self.token, RefusalLog(log, "nimbus: refused an unauthenticated request")
+        )
         self.task_timeout = float(self.conf[K.NIMBUS_TASK_TIMEOUT_SECS])
         self.launch_secs = float(self.conf[K.NIMBUS_TASK_LAUNCH_SECS])
         self.max_upload = int(self.conf[K.NIMBUS_MAX_UPLOAD_BYTES])
@@ -959,7 +960,7 @@ def persistent_id(path: Path, prefix: str) -> str:
 
 
 # -- the HTTP/JSON API ---------------------------------------------------------------------
-class NimbusServer(ThreadingHTTPServer):
+class NimbusServer(DaemonHTTPServer):
     """Nimbus's API: small JSON requests, token-checked before any body is read.
 
     ``GET /api/v1/nimbus`` (who leads), ``GET /api/v1/topologies``,
@@ -969,11 +970,6 @@ class NimbusServer(ThreadingHTTPServer):
     /api/v1/topologies/ID/code`` and ``.../meta`` (supervisors, standby nimbuses).
     """
 
-    daemon_threads = True
-    allow_reuse_address = True
-    # socketserver's default backlog is 5: a burst of connections (or a flood of idle
-    # ones) would make the kernel drop new clients' SYNs, so they wait seconds to connect.
-    request_queue_size = 1024
     nimbus: Nimbus
 
     def __init__(self, host: str, port: int, nimbus: Nimbus | None = None) -> None:
@@ -1001,13 +997,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _authorized(self) -> bool:
-        token = self.server.nimbus.token
-        if not token:
-            return True
-        given = self.headers.get("Authorization", "")
-        ok = hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+        ok = self.server.nimbus.gate.admits(
+            self.headers.get("Authorization"), self.client_address[0]
+        )
         if not ok:
-            self.server.nimbus.refusals.refused(self.client_address[0])
             self.close_connection = True
             self._reply(HTTPStatus.UNAUTHORIZED, {"error": "missing or wrong token"})
         return ok

@@ -21,12 +21,13 @@ import re
 import threading
 from collections.abc import Callable
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from squall.daemon.httpd import DaemonHTTPServer
 from squall.ui import prometheus
 from squall.ui.logs import (
     EventLog,
@@ -342,12 +343,7 @@ def _optional_int(text: str | None, name: str) -> int | None:
         raise ApiError(400, f"{name} must be a whole number (got {text!r})") from None
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    # socketserver's default backlog is 5: a burst of connections (or a flood of idle
-    # ones) would make the kernel drop new clients' SYNs, so they wait seconds to connect.
-    request_queue_size = 1024
+class _Server(DaemonHTTPServer):
     ui: UIServer
 
 

@@ -1,7 +1,12 @@
-"""Logging refused requests (bad tokens) without letting a flood of them flood the log.
+"""What the daemons' small HTTP servers share (nimbus's API, the logviewer, the UI).
 
-Every refusal is counted; the first ``burst`` in each window are logged with the
-peer's address, and the rest are summed up in one line when the window turns.
+* :class:`DaemonHTTPServer`: a thread per connection, with a listen backlog that
+  survives a burst of connections;
+* :class:`TokenGate`: the bearer-token check, in constant time, counting refusals;
+* :class:`RefusalLog`: refusals logged without letting a flood of them flood the
+  log. Every refusal is counted; the first ``burst`` in each window are logged
+  with the peer's address, and the rest are summed up in one line when the
+  window turns.
 
 >>> lines = []
 >>> class Log:
@@ -23,10 +28,22 @@ peer's address, and the rest are summed up in one line when the window turns.
 
 from __future__ import annotations
 
+import hmac
 import threading
 import time
 from collections.abc import Callable
+from http.server import ThreadingHTTPServer
 from typing import Any
+
+
+class DaemonHTTPServer(ThreadingHTTPServer):
+    """A thread per connection; handler threads never keep the process alive."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    # socketserver's default backlog is 5: a burst of connections (or a flood of idle
+    # ones) would make the kernel drop new clients' SYNs, so they wait seconds to connect.
+    request_queue_size = 1024
 
 
 class RefusalLog:
@@ -78,3 +95,29 @@ class RefusalLog:
                 self.logger.warning("%s from %s", self.what, peer)
             else:
                 self._suppressed += 1
+
+
+class TokenGate:
+    """Admits requests that carry ``Authorization: Bearer <token>`` (all, without a token).
+
+    >>> gate = TokenGate("s3cret", RefusalLog(None, "refused", burst=0))
+    >>> gate.admits("Bearer s3cret", "10.0.0.1"), gate.admits(None, "10.0.0.2")
+    (True, False)
+    >>> gate.refusals.total
+    1
+    >>> TokenGate(None, gate.refusals).admits(None, "10.0.0.3")
+    True
+    """
+
+    def __init__(self, token: str | None, refusals: RefusalLog) -> None:
+        self.token = token or None
+        self.refusals = refusals
+
+    def admits(self, authorization: str | None, peer: str) -> bool:
+        if self.token is None:
+            return True
+        given = (authorization or "").encode()
+        if hmac.compare_digest(given, f"Bearer {self.token}".encode()):
+            return True
+        self.refusals.refused(peer)
+        return False
