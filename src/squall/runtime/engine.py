@@ -370,9 +370,18 @@ class Engine:
         soonest: float = min(t[0] for t in self.timers)
         return max(0.0, soonest - self.clock.now())
 
+    def _post(self, dest: int, entry: tuple[Any, ...], n: int) -> None:
+        """Append ``entry`` to task ``dest``'s inbox (``n`` more queued), or queue it for
+        the worker that runs ``dest``."""
+        target = self.task_exec.get(dest)
+        if target is not None:
+            target.inbox.append(entry)
+            target.queued += n
+        else:
+            self.remote_out[self.plan.task_to_worker[dest]].append(entry)
+
     def _flush(self, ex: Executor) -> None:
-        task_exec = self.task_exec
-        remote_out = self.remote_out
+        post = self._post
         comp = ex.component
         for task in ex.tasks.values():
             src = task.task
@@ -385,14 +394,9 @@ class Engine:
                 moved = 0
                 for dest, vals in staging.items():
                     roots = rstaging.pop(dest, None) if rstaging else None
-                    entry = (DATA, dest, comp, stream, src, vals, roots)
-                    moved += len(vals)
-                    target = task_exec.get(dest)
-                    if target is not None:
-                        target.inbox.append(entry)
-                        target.queued += len(vals)
-                    else:
-                        remote_out[self.plan.task_to_worker[dest]].append(entry)
+                    size = len(vals)
+                    post(dest, (DATA, dest, comp, stream, src, vals, roots), size)
+                    moved += size
                 route.transferred += moved
                 staging.clear()
         # Acks combined over the step, then fails and resets.
@@ -413,22 +417,12 @@ class Engine:
             ex.pending_resets.clear()
         if self.ack_out:
             for dest, msgs in self.ack_out.items():
-                aentry: tuple[Any, ...] = (ACKER, dest, msgs)
-                target = task_exec.get(dest)
-                if target is not None:
-                    target.inbox.append(aentry)
-                    target.queued += len(msgs)
-                else:
-                    remote_out[self.plan.task_to_worker[dest]].append(aentry)
+                post(dest, (ACKER, dest, msgs), len(msgs))
             self.ack_out.clear()
         if self.spout_out:
+            # Not counted as queued (as in deliver): queued counts tuples and ack messages.
             for dest, outcomes in self.spout_out.items():
-                sentry: tuple[Any, ...] = (SPOUT_ACK, dest, outcomes)
-                target = task_exec.get(dest)
-                if target is not None:
-                    target.inbox.append(sentry)
-                else:
-                    remote_out[self.plan.task_to_worker[dest]].append(sentry)
+                post(dest, (SPOUT_ACK, dest, outcomes), 0)
             self.spout_out.clear()
 
     def _flush_remote(self) -> None:
