@@ -601,6 +601,8 @@ class Engine:
             for ex in exs:
                 metrics.update(ex.stats.metrics)
             kind = exs[0].kind
+            # Squall times process() per batch, so execute and process latency are one figure.
+            latency_ms = exec_ms / executed if executed else 0.0
             out[comp] = ComponentStats(
                 component=comp,
                 kind=kind,
@@ -612,8 +614,8 @@ class Engine:
                 acked=sum(ex.stats.acked for ex in exs),
                 failed=sum(ex.stats.failed for ex in exs),
                 errors=sum(ex.stats.errors for ex in exs),
-                execute_latency_ms=exec_ms / executed if executed else 0.0,
-                process_latency_ms=exec_ms / executed if executed else 0.0,
+                execute_latency_ms=latency_ms,
+                process_latency_ms=latency_ms,
                 complete_latency_ms=complete_ms / complete_n if complete_n else 0.0,
                 capacity=min(capacity, 1.0),
                 emitted_by_stream=dict(emitted_by),
