@@ -17,6 +17,7 @@ import signal
 import time
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -53,6 +54,20 @@ def load(redis: RedisBackend, stream: str, n: int, seed: int) -> Counter[str]:
     return truth
 
 
+def died(pid: int, timeout: float = 5.0) -> bool:
+    """True once ``pid`` is gone or a zombie (the kill took), False if it lives on."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+        if state in ("Z", "X"):
+            return True
+        time.sleep(0.01)
+    return False
+
+
 def chaos(
     cluster: LocalCluster,
     name: str,
@@ -62,7 +77,8 @@ def chaos(
     rng: random.Random,
     progress: Any,
 ) -> int:
-    """Start, wait, kill -9 one worker, stop the rest; ``rounds`` times. Returns the kills."""
+    """Start, wait, kill -9 one worker, stop the rest; ``rounds`` times. Returns how many
+    of the kills took (the victim was seen dead)."""
     kills = 0
     for _ in range(rounds):
         run = cluster.submit(name, topology, conf)
@@ -70,7 +86,7 @@ def chaos(
         pids = run.worker_pids
         victim = rng.choice(pids)
         os.kill(victim, signal.SIGKILL)  # a worker process this test started
-        kills += 1
+        kills += died(victim)
         cluster.kill(name)
         print(f"killed worker pid {victim}; progress {progress()}")
     return kills
